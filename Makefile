@@ -1,0 +1,41 @@
+# One command each: `make lab` opens the course, `make test` runs every test.
+# Both create .venv on first use and skip what is already done.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch first, pinned: on a CPU machine this is the CPU build; on a GPU machine the CUDA one.
+TORCH_VERSION ?= 2.13.0
+KERNEL := dlkit
+STAMP := $(VENV)/.dlkit-installed
+PORT ?= 8888
+
+.PHONY: setup lab test test-fast lint doctor benchmarks release clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (dlkit)"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --notebook-dir=course --ip=127.0.0.1 --port=$(PORT) \
+	    --no-browser --allow-root --ServerApp.open_browser=False
+
+test: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" DLKIT_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check dlkit tests benchmarks
+
+doctor: $(STAMP)
+	$(BIN)/dlkit doctor
+
+benchmarks: $(STAMP)
+	for b in benchmarks/*.py; do $(BIN)/python $$b; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

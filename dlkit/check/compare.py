@@ -1,0 +1,88 @@
+"""``compare(actual, expected)``: a check whose failure a learner can act on (chapter 00).
+
+Every lab's visible tests go through it. It fails with one message naming the first thing that
+is wrong, in the order a learner should fix them: the kind of value, the device, the shape, the
+dtype, NaN/inf, and only then the numbers (with the first mismatching index).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class CheckError(AssertionError):
+    """A failed check; its message says what was expected, what was found, and a hint."""
+
+
+def _device_of(x: Any) -> str | None:
+    device = getattr(x, "device", None)
+    return None if device is None else str(device)
+
+
+def _to_numpy(x: Any, role: str, name: str) -> np.ndarray:
+    """numpy view of a number, list, numpy array, dlkit Tensor or torch tensor."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor, without importing torch
+        x = x.detach().cpu().numpy()
+    elif type(x).__name__ in {"Tensor", "Value"} and hasattr(x, "data"):  # dlkit.ref
+        x = x.data
+    try:
+        array = np.asarray(x)
+    except Exception as error:
+        raise CheckError(f"{name}: expected numbers, got {type(x).__name__} that cannot become an array "
+                         f"({error})") from None
+    if array.dtype == object or array.dtype.kind not in "biufc":
+        raise CheckError(f"{name}: expected numbers for the {role} value, got {type(x).__name__} "
+                         f"(array dtype {array.dtype}). Did the function return None or a string?")
+    return array
+
+
+def _shape_hint(got: tuple[int, ...], want: tuple[int, ...]) -> str:
+    if got == tuple(reversed(want)):
+        return " It looks transposed: check the order of your dimensions (W.T or x.T?)."
+    if int(np.prod(got)) == int(np.prod(want)):
+        return " The number of elements is right: a reshape or flatten is missing or in the wrong order."
+    if got == want[1:]:
+        return " The first (batch) dimension is missing: keep one row per example."
+    if len(got) == len(want) - 1 or len(got) == len(want) + 1:
+        return " One dimension too few or too many: check keepdims= in sums/means, or a squeeze."
+    return ""
+
+
+def compare(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-8,
+            name: str = "result", check_dtype: bool = False) -> None:
+    """Raise ``CheckError`` unless ``actual`` matches ``expected`` within tolerance (chapter 00).
+
+    Both may be numbers, lists, numpy arrays, ``dlkit.ref`` tensors or torch tensors.
+    Passes when ``|actual − expected| <= atol + rtol·|expected|`` everywhere, with NaN equal
+    only to NaN where ``expected`` has NaN. ``check_dtype`` also demands the same dtype;
+    otherwise only float-vs-integer differences fail (a probability is never an integer).
+    """
+    got_device, want_device = _device_of(actual), _device_of(expected)
+    if got_device and want_device and got_device.split(":")[0] != want_device.split(":")[0]:
+        raise CheckError(f"{name}: expected a tensor on {want_device}, got one on {got_device}. "
+                         f"Move it with .to(device) so both live on the same device.")
+    got = _to_numpy(actual, "actual", name)
+    want = _to_numpy(expected, "expected", name)
+    if got.shape != want.shape:
+        raise CheckError(f"{name}: expected shape {want.shape}, got {got.shape}.{_shape_hint(got.shape, want.shape)}")
+    if check_dtype and got.dtype != want.dtype:
+        raise CheckError(f"{name}: expected dtype {want.dtype}, got {got.dtype}.")
+    if want.dtype.kind in "fc" and got.dtype.kind in "biu":
+        raise CheckError(f"{name}: expected floating-point values, got integers ({got.dtype}). "
+                         f"Integer division, rounding or argmax where values were expected?")
+    bad_actual = ~np.isfinite(got) & np.isfinite(want) if got.dtype.kind in "fc" else np.zeros(got.shape, bool)
+    if bad_actual.any():
+        first = tuple(int(i) for i in np.argwhere(bad_actual)[0])
+        kind = "NaN" if np.isnan(got[first]) else "inf"
+        raise CheckError(f"{name}: expected finite values, got {kind} at index {first} "
+                         f"({int(bad_actual.sum())} of {got.size} entries not finite). Usual causes: log(0), "
+                         f"0/0, or exp of a large number; use the numerically stable form.")
+    close = np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
+    if not close.all():
+        first = tuple(int(i) for i in np.argwhere(~close)[0])
+        diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+        where = f" at index {first}" if got.ndim else ""
+        raise CheckError(f"{name}: values differ{where}: expected {want[first].item()!r}, got {got[first].item()!r} "
+                         f"({int((~close).sum())} of {got.size} entries outside the tolerance "
+                         f"rtol={rtol:g}, atol={atol:g}; largest difference {np.nanmax(diff):.3g}).")

@@ -1,0 +1,66 @@
+"""Where code runs and how reproducibly: device selection, seeding, quick mode (chapter 00)."""
+from __future__ import annotations
+
+import os
+import random
+from typing import TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+QUICK_ENV = "DLKIT_QUICK"
+
+
+def device(prefer: str | None = None):
+    """The best available torch device: cuda > mps > cpu (chapter 00).
+
+    ``prefer`` (or the ``DLKIT_DEVICE`` environment variable) forces one, e.g. ``"cpu"``.
+    """
+    import torch
+
+    choice = prefer or os.environ.get("DLKIT_DEVICE")
+    if choice:
+        if choice.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"expected a CUDA GPU for device {choice!r}, found none")
+        return torch.device(choice)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed(n: int = 0, deterministic: bool = True) -> int:
+    """Seed Python, NumPy and torch (CPU and CUDA) so a run repeats exactly (chapter 00).
+
+    With ``deterministic``, cuDNN picks deterministic kernels and stops autotuning.
+    Returns ``n`` so a notebook can show the seed it used.
+    """
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"expected a non-negative integer seed, got {n!r}")
+    n = int(n)
+    random.seed(n)
+    np.random.seed(n % 2**32)
+    os.environ["PYTHONHASHSEED"] = str(n)
+    try:
+        import torch
+    except ImportError:  # the grading wing may run without torch
+        return n
+    torch.manual_seed(n)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(n)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+    return n
+
+
+def quick() -> bool:
+    """True under ``DLKIT_QUICK=1``: notebooks shrink data and epochs to run in seconds."""
+    return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def scaled(full: T, quick_value: T) -> T:
+    """``quick_value`` in quick mode, ``full`` otherwise: ``num_epochs = scaled(20, 2)``."""
+    return quick_value if quick() else full
