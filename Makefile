@@ -26,7 +26,7 @@ lab: $(STAMP)
 	    --no-browser --allow-root --ServerApp.open_browser=False
 
 test: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" DLKIT_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	PATH="$(abspath $(BIN)):$$PATH" DLKIT_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check dlkit tests benchmarks
