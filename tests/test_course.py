@@ -1,0 +1,94 @@
+"""Course conventions for every lesson in course/, and the syllabus map.
+
+Each lesson: stored clean, seeds with dlkit.seed, names the syllabus items it teaches in its
+metadata (``metadata.dlkit.syllabus``), has at least two figures, ends with a key-terms table in
+English and Chinese, and has exercises. The map lists which items are taught where; a
+chapter's own syllabus chapters must be fully taught once its lesson exists.
+"""
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SYLLABUS = ROOT / "docs" / "SYLLABUS.md"
+LESSONS = sorted((ROOT / "course").glob("[0-9][0-9]-*.ipynb"))
+LABS = sorted((ROOT / "solutions").glob("lab*/*.ipynb"))
+
+# the syllabus chapters a lesson must cover in full (DESIGN.md's chapter map); C15–C17 are
+# shared between chapters, so no single lesson owns them
+OWNED = {"00": ["1"], "01": ["2"], "02": ["3", "4"], "03": ["5"], "04": ["6"], "05": ["7", "9"],
+         "06": ["8"], "07": ["10"], "08": ["11"], "09": ["12"], "10": ["13"], "12": ["19", "20", "21"]}
+FIGURE_CALLS = re.compile(r"plt\.show\(\)|\.show\(\)|display\(|dlkit\.viz\.\w+\(|\bviz\.\w+\(")
+
+
+def syllabus_items() -> dict[str, str]:
+    """Every item ID in the syllabus → its chapter number ('C5.2' → '5')."""
+    ids = re.findall(r"^\s*- \*\*(C(\d+)\.\d+)\b", SYLLABUS.read_text(), flags=re.M)
+    return {item: chapter for item, chapter in ids}
+
+
+def notebook(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def taught_where() -> dict[str, list[str]]:
+    where = defaultdict(list)
+    for path in LESSONS + LABS:
+        for item in notebook(path)["metadata"].get("dlkit", {}).get("syllabus", []):
+            where[item].append(str(path.relative_to(ROOT)))
+    return where
+
+
+def source(path: Path, kind: str) -> str:
+    return "\n".join("".join(c["source"]) for c in notebook(path)["cells"] if c["cell_type"] == kind)
+
+
+def test_syllabus_is_readable():
+    items = syllabus_items()
+    assert len(items) > 200 and "C1.1" in items and "C12.1" in items
+
+
+def test_there_are_lessons():
+    assert LESSONS, "course/ has no lessons"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_lesson_follows_the_course_conventions(path):
+    code, prose = source(path, "code"), source(path, "markdown")
+    assert "dlkit.seed(" in code, "a lesson seeds with dlkit.seed(...)"
+    assert "import dlkit" in code or "from dlkit" in code
+    assert len(FIGURE_CALLS.findall(code)) >= 2, "a lesson shows at least two figures"
+    assert "$" in prose, "a lesson teaches with math (LaTeX)"
+    assert re.search(r"## Key terms", prose) and re.search(r"[\u4e00-\u9fff]", prose), \
+        "a lesson ends with a key-terms table in English and Chinese"
+    assert re.search(r"## Exercises", prose)
+    assert len(prose) > 4 * len(code) / 3, "a lesson is prose first, not just code"
+
+
+@pytest.mark.parametrize("path", LESSONS + LABS, ids=lambda p: p.name)
+def test_syllabus_ids_in_metadata_are_real(path):
+    items = syllabus_items()
+    mapped = notebook(path)["metadata"].get("dlkit", {}).get("syllabus", [])
+    assert mapped, f"{path.name} names no syllabus items in metadata.dlkit.syllabus"
+    unknown = [item for item in mapped if item not in items]
+    assert not unknown, f"{path.name} maps items that the syllabus does not have: {unknown}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_a_lessons_own_syllabus_chapters_are_fully_taught(path):
+    number = path.name[:2]
+    where, items = taught_where(), syllabus_items()
+    missing = [item for item, chapter in items.items() if chapter in OWNED.get(number, []) and item not in where]
+    assert not missing, f"chapter {number} exists but these items of its syllabus are taught nowhere: {missing}"
+
+
+def test_print_the_syllabus_map(capsys):
+    where, items = taught_where(), syllabus_items()
+    untaught = [item for item in items if item not in where]
+    with capsys.disabled():
+        print(f"\nsyllabus map: {len(items) - len(untaught)} of {len(items)} items taught; "
+              f"not yet: {', '.join(untaught[:12])}{' ...' if len(untaught) > 12 else ''}")
+    assert len(where) >= 1
