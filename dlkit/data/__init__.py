@@ -1,0 +1,71 @@
+"""Datasets for the course: every loader returns an :class:`ArrayDataset` (chapter 06).
+
+Offline, shipped or generated: :func:`load_digits`, the 2-D toy sets (:func:`make_moons`,
+:func:`make_circles`, :func:`make_spirals`, :func:`make_ring_gaussians`, :func:`make_blobs`,
+:func:`make_xor`), :func:`make_shapes` images, sequence tasks (:func:`make_sine`,
+:func:`make_copy`, :func:`make_reverse`, :func:`make_addition`) and a text corpus
+(:func:`load_stdlib_corpus`) with tokenizers.
+
+Downloaded once into a cache and verified: :func:`load_mnist`, :func:`load_fashion_mnist`,
+:func:`load_cifar10`. Offline they raise :class:`DatasetUnavailable` naming the offline
+dataset to use instead.
+"""
+
+from dlkit.data.cifar import load_cifar10, read_cifar10
+from dlkit.data.dataset import ArrayDataset
+from dlkit.data.digits import load_digits
+from dlkit.data.download import ChecksumMismatch, DatasetUnavailable, RemoteFile, dataset_dir, fetch
+from dlkit.data.mnist import load_fashion_mnist, load_mnist, read_idx, read_idx_pair
+from dlkit.data.sequences import make_addition, make_copy, make_reverse, make_sine, shift_right
+from dlkit.data.shapes import make_shapes, mask_to_box
+from dlkit.data.text import load_stdlib_corpus, make_language_model_data
+from dlkit.data.tokenizers import CharTokenizer, Tokenizer, WordTokenizer
+from dlkit.data.toy2d import (
+    make_blobs,
+    make_circles,
+    make_moons,
+    make_ring_gaussians,
+    make_spirals,
+    make_xor,
+)
+from dlkit.data.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
+
+__all__ = [
+    "ArrayDataset",
+    "BOS",
+    "EOS",
+    "PAD",
+    "SPECIALS",
+    "UNK",
+    "CharTokenizer",
+    "ChecksumMismatch",
+    "DatasetUnavailable",
+    "RemoteFile",
+    "Tokenizer",
+    "Vocab",
+    "WordTokenizer",
+    "dataset_dir",
+    "fetch",
+    "load_cifar10",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_mnist",
+    "load_stdlib_corpus",
+    "make_addition",
+    "make_blobs",
+    "make_circles",
+    "make_copy",
+    "make_language_model_data",
+    "make_moons",
+    "make_reverse",
+    "make_ring_gaussians",
+    "make_shapes",
+    "make_sine",
+    "make_spirals",
+    "make_xor",
+    "mask_to_box",
+    "read_cifar10",
+    "read_idx",
+    "read_idx_pair",
+    "shift_right",
+]
