@@ -7,6 +7,7 @@ vector-Jacobian product instead of an elementwise derivative.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -14,8 +15,10 @@ from scipy.special import erf
 
 Array = np.ndarray
 
-_SQRT_2 = np.sqrt(2.0)
-_SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
+# Python floats, not np.float64: numpy 2 would promote a float32 input to float64 with the latter
+_SQRT_2 = math.sqrt(2.0)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_SQRT_2_PI = math.sqrt(2.0 * math.pi)
 
 
 def _as_float(x: Array | float) -> Array:
@@ -113,7 +116,7 @@ def d_gelu(x: Array, approximate: str = "none") -> Array:
     if approximate != "none":
         raise ValueError(f"expected approximate='none' or 'tanh', got {approximate!r}")
     cdf = 0.5 * (1.0 + erf(x / _SQRT_2))
-    pdf = np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+    pdf = np.exp(-0.5 * x * x) / _SQRT_2_PI
     return cdf + x * pdf
 
 

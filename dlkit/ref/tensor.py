@@ -20,6 +20,7 @@ from typing import Any, Union
 import numpy as np
 
 from dlkit.ref import activations as act
+from dlkit.ref.graph import topological_order
 
 Array = np.ndarray
 Operand = Union["Tensor", Array, float, int]
@@ -56,6 +57,17 @@ def _as_array(data: Any, dtype: Any = None) -> Array:
     if dtype is None and array.dtype.kind not in "fc":
         array = array.astype(np.float64)
     return array
+
+
+def _lift(x: Operand, like: Tensor) -> Tensor:
+    """``x`` as a Tensor; a plain Python number takes ``like``'s float dtype, as in torch.
+
+    Without this, numpy 2 would turn ``float32 * 2.0`` into float64 (a 0-d float64 array is
+    not a "weak" Python scalar).
+    """
+    if isinstance(x, (int, float)) and like.dtype.kind == "f":
+        return Tensor(x, dtype=like.dtype)
+    return as_tensor(x)
 
 
 def _broadcast_shape(op: str, a: Tensor, b: Tensor) -> None:
@@ -150,22 +162,6 @@ class Tensor:
         self.grad = None
 
     # ---- backward -------------------------------------------------------------------------
-    def _topological_order(self) -> list[Tensor]:
-        order: list[Tensor] = []
-        visited: set[int] = set()
-        stack: list[tuple[Tensor, bool]] = [(self, False)]
-        while stack:  # iterative DFS: an unrolled RNN is deeper than Python's recursion limit
-            node, parents_done = stack.pop()
-            if parents_done:
-                order.append(node)
-                continue
-            if id(node) in visited:
-                continue
-            visited.add(id(node))
-            stack.append((node, True))
-            stack.extend((p, False) for p in node._parents if id(p) not in visited)
-        return order
-
     def backward(self, grad: Operand | None = None) -> None:
         """Fill ``.grad`` of every tensor this one depends on with ∂self/∂tensor."""
         if not self.requires_grad:
@@ -180,7 +176,7 @@ class Tensor:
             seed = _as_array(grad.data if isinstance(grad, Tensor) else grad, self.data.dtype)
             if seed.shape != self.shape:
                 raise ValueError(f"backward() expected a gradient of shape {self.shape}, got {seed.shape}")
-        order = self._topological_order()
+        order = topological_order(self, lambda node: node._parents)
         for node in order:
             if not node.is_leaf:
                 node.grad = None  # intermediate gradients are per pass; leaves accumulate
@@ -191,7 +187,7 @@ class Tensor:
 
     # ---- arithmetic -----------------------------------------------------------------------
     def __add__(self, other: Operand) -> Tensor:
-        other = as_tensor(other)
+        other = _lift(other, self)
         _broadcast_shape("+", self, other)
         out = Tensor._result(self.data + other.data, (self, other), "add")
 
@@ -202,7 +198,7 @@ class Tensor:
         return out
 
     def __mul__(self, other: Operand) -> Tensor:
-        other = as_tensor(other)
+        other = _lift(other, self)
         _broadcast_shape("*", self, other)
         out = Tensor._result(self.data * other.data, (self, other), "mul")
 
@@ -213,7 +209,7 @@ class Tensor:
         return out
 
     def __truediv__(self, other: Operand) -> Tensor:
-        other = as_tensor(other)
+        other = _lift(other, self)
         _broadcast_shape("/", self, other)
         out = Tensor._result(self.data / other.data, (self, other), "div")
 
@@ -228,6 +224,9 @@ class Tensor:
             out = Tensor._result(self.data ** exponent, (self,), "pow")
 
             def _backward() -> None:
+                if exponent == 0:  # d(x^0)/dx = 0, even at x = 0 where x^-1 is inf (torch agrees)
+                    self._accumulate(np.zeros_like(self.data))
+                    return
                 self._accumulate(exponent * self.data ** (exponent - 1) * out.grad)
             out._backward = _backward
             return out
@@ -237,7 +236,8 @@ class Tensor:
 
         def _backward_tensor() -> None:
             self._accumulate(exponent.data * self.data ** (exponent.data - 1) * out.grad)
-            exponent._accumulate(out.data * np.log(self.data) * out.grad)
+            if exponent.requires_grad:  # ln(base) is only needed (and defined) for this one
+                exponent._accumulate(out.data * np.log(self.data) * out.grad)
         out._backward = _backward_tensor
         return out
 
@@ -245,22 +245,22 @@ class Tensor:
         return self * -1.0
 
     def __sub__(self, other: Operand) -> Tensor:
-        return self + (-as_tensor(other))
+        return self + (-_lift(other, self))
 
     def __radd__(self, other: Operand) -> Tensor:
-        return as_tensor(other) + self
+        return _lift(other, self) + self
 
     def __rsub__(self, other: Operand) -> Tensor:
-        return as_tensor(other) - self
+        return _lift(other, self) - self
 
     def __rmul__(self, other: Operand) -> Tensor:
-        return as_tensor(other) * self
+        return _lift(other, self) * self
 
     def __rtruediv__(self, other: Operand) -> Tensor:
-        return as_tensor(other) / self
+        return _lift(other, self) / self
 
     def __rpow__(self, base: Operand) -> Tensor:
-        return as_tensor(base) ** self
+        return _lift(base, self) ** self
 
     def __matmul__(self, other: Operand) -> Tensor:
         other = as_tensor(other)
@@ -277,10 +277,10 @@ class Tensor:
             a2 = a[None, :] if a.ndim == 1 else a
             b2 = b[:, None] if b.ndim == 1 else b
             g = out.grad
-            if a.ndim == 1:
-                g = np.expand_dims(g, -2)
             if b.ndim == 1:
                 g = np.expand_dims(g, -1)
+            if a.ndim == 1:  # after the column axis, so a 0-d grad (vector @ vector) works too
+                g = np.expand_dims(g, -2)
             if self.requires_grad:
                 self._accumulate(unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape))
             if other.requires_grad:
@@ -419,13 +419,25 @@ class Tensor:
         out._backward = _backward
         return out
 
-    def transpose(self, *axes: int) -> Tensor:
-        order = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        order = order or tuple(reversed(range(self.ndim)))
-        if len(order) == 2 and self.ndim > 2:  # swap two axes, like torch.transpose(x, i, j)
+    def transpose(self, *axes: int | Sequence[int]) -> Tensor:
+        """``x.transpose(i, j)`` swaps two axes like ``torch.transpose``; ``x.transpose((2, 0, 1))``
+        permutes like numpy; ``x.transpose()`` reverses them all."""
+        if len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes):
+            # two separate axes always mean "swap", even on a 2-D tensor: K.transpose(-2, -1)
             full = list(range(self.ndim))
-            full[order[0]], full[order[1]] = full[order[1]], full[order[0]]
+            try:
+                full[axes[0]], full[axes[1]] = full[axes[1]], full[axes[0]]
+            except IndexError:
+                raise ValueError(f"transpose expected two axes in [-{self.ndim}, {self.ndim}) for a tensor "
+                                 f"of shape {self.shape}, got {axes}") from None
             order = tuple(full)
+        else:
+            order = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+            order = order or tuple(reversed(range(self.ndim)))
+            if sorted(a % self.ndim if self.ndim else a for a in order) != list(range(self.ndim)):
+                raise ValueError(f"transpose expected a permutation of the {self.ndim} axes of a tensor "
+                                 f"of shape {self.shape}, got {order}")
+            order = tuple(a % self.ndim for a in order)  # argsort below needs non-negative axes
         out = Tensor._result(self.data.transpose(order), (self,), "transpose")
 
         def _backward() -> None:
@@ -440,6 +452,8 @@ class Tensor:
     def __getitem__(self, index: Any) -> Tensor:
         if isinstance(index, Tensor):
             index = index.data.astype(np.int64)
+        elif isinstance(index, tuple):  # x[rows, cols] with Tensors of indices, as in a loss's gather
+            index = tuple(i.data.astype(np.int64) if isinstance(i, Tensor) else i for i in index)
         out = Tensor._result(self.data[index], (self,), "index")
 
         def _backward() -> None:
@@ -472,7 +486,7 @@ def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 
     def _backward() -> None:
         bounds = np.cumsum([t.shape[axis] for t in tensors])[:-1]
-        for t, g in zip(tensors, np.split(out.grad, bounds, axis=axis)):
+        for t, g in zip(tensors, np.split(out.grad, bounds, axis=axis), strict=True):
             t._accumulate(g)
     out._backward = _backward
     return out
