@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 def build_parser() -> argparse.ArgumentParser:
     from dlkit import __version__
-    from dlkit.cli import doctor
+    from dlkit.cli import doctor, grading
 
     parser = argparse.ArgumentParser(
         prog="dlkit",
@@ -21,12 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dlkit {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     doctor.register(subparsers)
-    try:
-        from dlkit.cli import grading
-    except ImportError:  # the grading wing is optional until it lands
-        grading = None
-    if grading is not None:
-        grading.register(subparsers)
+    grading.register(subparsers)
     return parser
 
 

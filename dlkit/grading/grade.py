@@ -1,0 +1,238 @@
+"""``dlkit grade``: a whole class, safely, in parallel, into the gradebook (chapter 00).
+
+collect the submissions -> merge each with the trusted source -> run them in sandboxes
+(``Runner``) -> one writer puts scores in the gradebook, autograded notebooks, feedback
+-> ``grades.csv`` and a summary. A broken submission costs only its own points.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+from tqdm import tqdm
+
+from dlkit.grading.collect import Submission, collect_submissions
+from dlkit.grading.course import Course, SourceNotebook
+from dlkit.grading.feedback import write_feedback
+from dlkit.grading.gradebook import GradebookWriter, gradebook_path
+from dlkit.grading.merge import blank_sources, plan_notebook
+from dlkit.grading.report import summary, write_csv
+from dlkit.grading.results import NotebookResult, SubmissionResult, TestOutcome
+from dlkit.grading.runner import GraderError, NotebookJob, Runner
+from dlkit.grading.sandbox import Limits
+
+
+def imported_modules(sources: list[SourceNotebook]) -> list[str]:
+    """Top-level modules the lab's code imports: what the warm worker loads once (chapter 00)."""
+    names: list[str] = []
+    for source in sources:
+        for cell in source.cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue  # magics; the notebook will import what it needs itself
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    names.extend(a.name for a in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names.append(node.module)
+    return list(dict.fromkeys(names))
+
+
+def read_submission(path: Path, limits: Limits) -> tuple[nbformat.NotebookNode | None, str, str]:
+    """A submitted notebook, or why it cannot be graded: ``(notebook, status, reason)``."""
+    size = path.stat().st_size
+    if size > limits.notebook_size:
+        return (
+            None,
+            "oversized",
+            (
+                f"notebook too large: {size >> 10} KiB, the limit is "
+                f"{limits.notebook_size >> 10} KiB"
+            ),
+        )
+    try:
+        nb = nbformat.reads(path.read_bytes().decode("utf-8", "replace"), as_version=4)
+        if not isinstance(nb.get("cells"), list):
+            raise ValueError("no list of cells")
+        for cell in nb.cells:
+            if not isinstance(cell, dict) or not isinstance(cell.get("source", ""), (str, list)):
+                raise ValueError("a cell is not a notebook cell")
+    except Exception as error:  # nbformat raises many kinds for a corrupt file
+        return (
+            None,
+            "invalid",
+            f"corrupt notebook, not valid notebook JSON: {type(error).__name__}: "
+            f"{str(error)[:200]}",
+        )
+    return nb, "ok", ""
+
+
+def _unrunnable(source: SourceNotebook, status: str, reason: str) -> NotebookResult:
+    result = NotebookResult(source.name)
+    result.fail(status, reason)
+    result.tests = [
+        TestOutcome(t.grade_id or "", 0.0, t.points, False, reason) for t in source.tests
+    ]
+    return result
+
+
+def grade(
+    submissions: str | Path,
+    lab: str,
+    course_dir: str | Path = ".",
+    *,
+    jobs: int = 0,
+    limits: Limits | None = None,
+    out: str | Path | None = None,
+    db_url: str | None = None,
+    isolation: str = "auto",
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[SubmissionResult]:
+    """Grade every submission of ``lab``; returns the results (chapter 00).
+
+    Raises ``GraderError`` (or ``FileNotFoundError``/``ValueError`` with a clear message) only
+    when the grader itself cannot run; a bad submission is a result, never an exception.
+    """
+    limits = limits or Limits()
+    course = Course.load(course_dir, db_url=db_url)
+    sources = course.source_notebooks(lab)
+    out_dir = Path(out) if out is not None else course.root / "grading" / lab
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, SubmissionResult] = {}
+    with tempfile.TemporaryDirectory(prefix="dlkit-submissions-") as workdir:
+        hidden = [
+            str(course.root),
+            str(Path(submissions).resolve()),
+            str(out_dir.resolve()),
+            workdir,
+        ]
+        db_file = gradebook_path(course.db_url)
+        if db_file is not None:
+            hidden.append(str(db_file))
+        runner = Runner(
+            jobs=jobs,
+            limits=limits,
+            isolation=isolation,
+            hidden_paths=hidden,
+            warm_modules=imported_modules(sources),
+        )
+        runner.spawn()  # the warm worker imports the lab's libraries while we collect and plan
+        try:
+            _grade_batch(
+                runner,
+                submissions,
+                lab,
+                course,
+                sources,
+                limits,
+                out_dir,
+                progress,
+                log,
+                results,
+                Path(workdir),
+            )
+        finally:
+            runner.close()
+    ordered = [results[k] for k in sorted(results)]
+    csv_path = write_csv(out_dir / "grades.csv", ordered, sources)
+    log(summary(ordered))
+    log(f"grades: {csv_path}\nfeedback: {out_dir / 'feedback'}\ngradebook: {course.db_url}")
+    return ordered
+
+
+def _grade_batch(
+    runner: Runner,
+    submissions: str | Path,
+    lab: str,
+    course: Course,
+    sources: list[SourceNotebook],
+    limits: Limits,
+    out_dir: Path,
+    progress: bool,
+    log: Callable[[str], None],
+    results: dict[str, SubmissionResult],
+    workdir: Path,
+) -> None:
+    found = collect_submissions(Path(submissions), lab, [s.name for s in sources], workdir)
+    blanks = {s.name: blank_sources(s) for s in sources}
+    scratch = [(name, str(path)) for name, path in course.lab_files(lab)]
+    jobs_list: list[NotebookJob] = []
+    pending: dict[str, int] = {}
+    for sub in found:
+        result = SubmissionResult(sub.student, lab, timestamp=sub.timestamp)
+        results[sub.student] = result
+        for source in sources:
+            job_or_result = _prepare(sub, source, blanks[source.name], scratch, limits)
+            if isinstance(job_or_result, NotebookResult):
+                result.notebooks.append(job_or_result)
+            else:
+                jobs_list.append(job_or_result)
+                pending[sub.student] = pending.get(sub.student, 0) + 1
+    writer = GradebookWriter(course, lab, sources)
+    bar = tqdm(
+        total=len(found),
+        desc=f"grading {lab}",
+        unit="sub",
+        disable=not progress,
+        file=sys.stderr,
+    )
+
+    def finish(result: SubmissionResult) -> None:
+        order = {s.name: i for i, s in enumerate(sources)}
+        result.notebooks.sort(key=lambda n: order.get(n.notebook, 0))
+        writer.write(result)
+        write_feedback(out_dir, result, sources)
+        bar.update(1)
+
+    try:
+        for student, result in results.items():
+            if student not in pending:
+                finish(result)
+
+        def on_result(job: NotebookJob, nb_result: NotebookResult) -> None:
+            student = job.key[0]  # type: ignore[index]
+            results[student].notebooks.append(nb_result)
+            pending[student] -= 1
+            if pending[student] == 0:
+                finish(results[student])
+
+        if jobs_list:
+            runner.start()
+            if runner.warning:
+                log(runner.warning)
+            runner.run(jobs_list, on_result)
+    finally:
+        bar.close()
+        writer.close()
+
+
+def _prepare(
+    sub: Submission,
+    source: SourceNotebook,
+    blanks: dict[str, str],
+    scratch: list[tuple[str, str]],
+    limits: Limits,
+) -> NotebookJob | NotebookResult:
+    path = sub.notebooks.get(source.name)
+    if path is None:
+        found = ", ".join(f"{n}.ipynb" for n in sub.others) or "no notebook"
+        return _unrunnable(
+            source, "missing", f"missing notebook: expected {source.name}.ipynb, found {found}"
+        )
+    nb, status, reason = read_submission(path, limits)
+    if nb is None:
+        return _unrunnable(source, status, reason)
+    plan = plan_notebook(source, nb, blanks)
+    return NotebookJob((sub.student, source.name), source.name, plan, list(scratch))
+
+
+__all__ = ["GraderError", "grade", "imported_modules", "read_submission"]

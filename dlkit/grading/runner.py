@@ -1,0 +1,568 @@
+"""Run many untrusted notebooks in parallel, safely, from one warm worker (chapter 00).
+
+``Runner`` starts the zygote (``dlkit.grading.zygote``) once, then keeps up to ``jobs``
+sandboxed notebook processes busy. One single-threaded event loop here drives them all: it sends
+each cell command with a fresh nonce, reads the replies and the (capped) output, enforces the
+per-cell and per-notebook wall-clock limits with SIGKILL, and turns what happened into a
+``NotebookResult``. Nothing a submission does can stop this loop or reach another submission.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dlkit.grading.merge import Plan
+from dlkit.grading.results import (
+    CellRecord,
+    NotebookResult,
+    TestOutcome,
+    classify_error,
+    describe_error,
+)
+from dlkit.grading.sandbox import SCRATCH, Limits, detect_isolation, python_executable_dir
+
+CELL_OUTPUT_KEEP = 8 << 10  # output kept per cell for the feedback; the rest is counted only
+ZYGOTE_START_TIMEOUT = 300.0
+KILL_GRACE = 10.0  # after SIGKILL, how long to wait for the pipes to close
+
+
+@dataclass
+class NotebookJob:
+    """One notebook to grade: its merged plan and the lab's extra files (chapter 00)."""
+
+    key: Hashable
+    notebook: str
+    plan: Plan
+    scratch_files: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Active:
+    job: NotebookJob
+    slot: int
+    result: NotebookResult
+    cmd_w: int
+    streams: dict[int, str]  # fd -> "res" | "out" | "status"
+    started: float
+    deadline: float
+    cell_deadline: float
+    buffers: dict[str, bytes] = field(default_factory=lambda: {"res": b"", "status": b""})
+    notebook_pid: int | None = None
+    current: int | None = None
+    nonce: str | None = None
+    ready: bool = False
+    output_bytes: int = 0
+    exit_code: int | None = None
+    killed_at: float | None = None
+    kill_pending: bool = False
+    scratch: str | None = None
+    preamble: str = ""  # output before the first cell: where a sandbox failure explains itself
+
+
+class GraderError(RuntimeError):
+    """The grader itself cannot run (not a submission's fault)."""
+
+
+class Runner:
+    """A pool of sandboxed notebook processes forked from one warm worker (chapter 00)."""
+
+    def __init__(
+        self,
+        *,
+        jobs: int = 0,
+        limits: Limits | None = None,
+        warm_modules: Iterable[str] = (),
+        isolation: str = "auto",
+        hidden_paths: Iterable[str] = (),
+        seed: int = 0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        if jobs < 0:
+            raise ValueError(f"expected jobs >= 0 (0 means one per core), got {jobs}")
+        self.jobs = jobs or os.cpu_count() or 1
+        self.limits = limits or Limits()
+        self.warm_modules = list(dict.fromkeys(["numpy", *warm_modules]))
+        self.isolation, self.warning = detect_isolation(isolation)
+        self.seed = seed
+        self.extra_env = dict(env or {})
+        self.workdir = tempfile.mkdtemp(prefix="dlkit-grade-")
+        self.hidden_paths = [os.path.abspath(p) for p in hidden_paths] + [self.workdir]
+        self._zygote: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._counter = 0
+        self._pending: socket.socket | None = None
+        self._selector: selectors.BaseSelector = selectors.DefaultSelector()
+
+    # -- the warm worker -------------------------------------------------------------------
+    def __enter__(self) -> Runner:
+        self.start()
+        return self
+
+    def spawn(self) -> None:
+        """Start the zygote without waiting: its imports overlap the caller's own work."""
+        if self._pending is None and self._sock is None:
+            self._pending = self._spawn()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the zygote (unless ``spawn`` did) and wait until its imports are done."""
+        if self._sock is not None:
+            return
+        parent = self._pending or self._spawn()
+        self._pending = None
+        parent.settimeout(ZYGOTE_START_TIMEOUT)
+        try:
+            hello = parent.recv(65536)
+        except (TimeoutError, OSError) as error:
+            hello = b""
+            reason = str(error)
+        else:
+            reason = "it exited"
+        if not hello:
+            parent.close()
+            self.close()
+            raise GraderError(
+                f"the grading worker did not start ({reason}); log: {self.log_tail()}"
+            )
+        parent.settimeout(None)
+        self._sock = parent
+
+    def _spawn(self) -> socket.socket:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = dict(os.environ)
+        env.update(
+            PYTHONHASHSEED=str(self.seed),
+            OMP_NUM_THREADS="1",
+            MKL_NUM_THREADS="1",
+            OPENBLAS_NUM_THREADS="1",
+            MPLBACKEND="Agg",
+            PYTHONDONTWRITEBYTECODE="1",
+            IPYTHONDIR=os.path.join(self.workdir, "ipython"),
+            TQDM_DISABLE="",
+        )
+        log = open(os.path.join(self.workdir, "zygote.log"), "wb")
+        command = [
+            sys.executable,
+            "-m",
+            "dlkit.grading.zygote",
+            str(child.fileno()),
+            json.dumps(self.warm_modules),
+        ]
+        self._zygote = subprocess.Popen(
+            command,
+            pass_fds=[child.fileno()],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        child.close()
+        return parent
+
+    def log_tail(self) -> str:
+        try:
+            with open(os.path.join(self.workdir, "zygote.log"), errors="replace") as f:
+                return f.read()[-2000:]
+        except OSError:
+            return "(no log)"
+
+    def close(self) -> None:
+        """Stop the zygote and remove the work directory."""
+        for sock in (self._sock, self._pending):
+            if sock is not None:
+                sock.close()
+        self._sock = self._pending = None
+        if self._zygote is not None:
+            self._zygote.kill()  # it holds no state worth a clean exit; its workers die with it
+            self._zygote.wait()
+            self._zygote = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- scheduling ------------------------------------------------------------------------
+    def run(
+        self, jobs: Iterable[NotebookJob], on_result: Callable[[NotebookJob, NotebookResult], None]
+    ) -> None:
+        """Grade every job, up to ``self.jobs`` at a time; ``on_result`` sees each as it ends."""
+        if self._sock is None:
+            raise GraderError("the runner is not started: use it as a context manager")
+        pending = deque(jobs)
+        active: dict[int, _Active] = {}
+        free_slots = list(range(self.jobs))
+        selector = self._selector = selectors.DefaultSelector()
+        try:
+            while pending or active:
+                while pending and free_slots:
+                    run = self._launch(pending.popleft(), free_slots.pop(0), selector)
+                    active[id(run)] = run
+                timeout = max(
+                    0.0, min(self._next_deadline(r) for r in active.values()) - time.monotonic()
+                )
+                for key, _ in selector.select(timeout=min(timeout, 1.0)):
+                    self._on_readable(key.data, key.fd, selector)
+                now = time.monotonic()
+                for run_id, run in list(active.items()):
+                    self._check_time(run, now)
+                    if not run.streams:
+                        del active[run_id]
+                        free_slots.append(run.slot)
+                        self._finish(run)
+                        on_result(run.job, run.result)
+                if self._zygote is not None and self._zygote.poll() is not None:
+                    raise GraderError(f"the grading worker died; log: {self.log_tail()}")
+        finally:
+            for run in active.values():
+                self._kill(run, "the grader stopped")
+                for fd in list(run.streams):
+                    os.close(fd)
+            selector.close()
+
+    def _env(self, scratch: str) -> dict[str, str]:
+        env = {
+            "PATH": f"{python_executable_dir()}:/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "MPLBACKEND": "Agg",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "PYTHONHASHSEED": str(self.seed),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "DLKIT_SCRATCH": scratch,
+        }
+        for name in ("DLKIT_QUICK", "DLKIT_DEVICE"):
+            if name in os.environ:
+                env[name] = os.environ[name]
+        env.update(self.extra_env)
+        return env
+
+    def _launch(self, job: NotebookJob, slot: int, selector: selectors.BaseSelector) -> _Active:
+        self._counter += 1
+        scratch = SCRATCH
+        if self.isolation == "none":
+            scratch = os.path.join(self.workdir, f"scratch-{self._counter}")
+            os.makedirs(scratch)
+        cells = [
+            {
+                "role": c.role,
+                "source": c.source,
+                "grade_id": c.grade_id,
+                "hidden_lines": sorted(c.trusted.hidden_lines) if c.trusted else [],
+            }
+            for c in job.plan.cells
+        ]
+        spec = {
+            "isolation": self.isolation,
+            "slot": slot,
+            "limits": asdict(self.limits),
+            "hidden_paths": self.hidden_paths,
+            "scratch_files": job.scratch_files,
+            "env": self._env(scratch),
+            "seed": self.seed,
+            "cells": cells,
+            "trusted_dirs": [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))],
+        }
+        job_file = os.path.join(self.workdir, f"job-{self._counter}.json")
+        with open(job_file, "w") as f:
+            json.dump(spec, f)
+        cmd_r, cmd_w = os.pipe2(os.O_CLOEXEC)
+        res_r, res_w = os.pipe2(os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        request = json.dumps({"job": job_file}).encode()
+        assert self._sock is not None
+        socket.send_fds(self._sock, [request], [cmd_r, res_w, out_w, status_w])
+        for fd in (cmd_r, res_w, out_w, status_w):
+            os.close(fd)
+        now = time.monotonic()
+        result = NotebookResult(job.notebook, notes=list(job.plan.notes))
+        result.cells = [CellRecord(c.role, c.source, c.grade_id) for c in job.plan.cells]
+        run = _Active(
+            job,
+            slot,
+            result,
+            cmd_w,
+            {res_r: "res", out_r: "out", status_r: "status"},
+            started=now,
+            deadline=now + self.limits.notebook_timeout,
+            cell_deadline=now + self.limits.cell_timeout + 30.0,
+            scratch=scratch,
+        )
+        for fd in run.streams:
+            os.set_blocking(fd, False)
+            selector.register(fd, selectors.EVENT_READ, run)
+        return run
+
+    # -- events ----------------------------------------------------------------------------
+    def _on_readable(self, run: _Active, fd: int, selector: selectors.BaseSelector) -> None:
+        name = run.streams[fd]
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        if not data:
+            selector.unregister(fd)
+            os.close(fd)
+            del run.streams[fd]
+            return
+        if name == "out":
+            self._on_output(run, data)
+            return
+        run.buffers[name] += data
+        while b"\n" in run.buffers[name]:
+            line, run.buffers[name] = run.buffers[name].split(b"\n", 1)
+            if run.killed_at is not None:
+                continue
+            try:
+                message = json.loads(line)
+                if not isinstance(message, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                self._tampered(run, "a line on the result channel was not the grader's")
+                return
+            if name == "status":
+                self._on_status(run, message)
+            else:
+                self._on_reply(run, message)
+
+    def _drain_output(self, run: _Active) -> None:
+        for fd, name in list(run.streams.items()):
+            if name != "out":
+                continue
+            while True:
+                try:
+                    data = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    return
+                if not data:
+                    return  # EOF: the selector sees it too and closes the pipe
+                self._on_output(run, data)
+
+    def _on_output(self, run: _Active, data: bytes) -> None:
+        run.output_bytes += len(data)
+        if run.current is None:
+            run.preamble = (run.preamble + data.decode("utf-8", "replace"))[-2000:]
+        else:
+            record = run.result.cells[run.current]
+            if len(record.output) < CELL_OUTPUT_KEEP:
+                record.output += data.decode("utf-8", "replace")[
+                    : CELL_OUTPUT_KEEP - len(record.output)
+                ]
+        if run.output_bytes > self.limits.output and run.killed_at is None:
+            run.result.fail(
+                "output-flood",
+                f"output flood: printed more than {self.limits.output >> 10} KiB{self._where(run)}",
+            )
+            self._kill(run)
+
+    def _on_status(self, run: _Active, message: dict[str, Any]) -> None:
+        if "setup_error" in message:
+            run.result.fail("sandbox", f"the sandbox could not start: {message['setup_error']}")
+        if "notebook" in message:
+            run.notebook_pid = int(message["notebook"])
+            if run.kill_pending:
+                self._kill(run)
+        if "exit" in message:
+            run.exit_code = int(message["exit"])
+
+    def _on_reply(self, run: _Active, message: dict[str, Any]) -> None:
+        if "setup_error" in message and not run.ready:
+            run.result.fail("sandbox", f"the sandbox could not start: {message['setup_error']}")
+            return
+        if message.get("ready") is True and not run.ready:
+            run.ready = True
+            self._next_cell(run)
+            return
+        self._drain_output(run)  # output written before this reply belongs to this cell
+        if (
+            run.nonce is None
+            or message.get("nonce") != run.nonce
+            or message.get("index") != run.current
+        ):
+            self._tampered(run, "a forged or unexpected result reached the grader")
+            return
+        assert run.current is not None
+        run.nonce = None
+        record = run.result.cells[run.current]
+        record.ran = True
+        record.error = message.get("error") if isinstance(message.get("error"), dict) else None
+        if record.role == "test":
+            self._record_test(run, record, message)
+        elif message.get("exit_now"):
+            run.result.fail("exit", f"the notebook called exit(){self._where(run)}")
+        elif record.error:
+            self._record_error(run, record.error, describe_error(record.error))
+        if run.result.fatal:
+            self._kill(run)
+        else:
+            self._next_cell(run)
+
+    def _record_error(self, run: _Active, error: dict[str, Any], text: str) -> None:
+        rule = classify_error(error, (run.scratch or SCRATCH,))
+        if rule is not None:
+            run.result.fail(rule[0], rule[1] + self._where(run))
+        elif run.result.status == "ok":
+            run.result.status = "error"
+            run.result.reason = f"{text}{self._where(run)}"
+
+    def _record_test(self, run: _Active, record: CellRecord, message: dict[str, Any]) -> None:
+        planned = run.job.plan.cells[run.current or 0]
+        points = planned.trusted.points if planned.trusted else 0.0
+        if message.get("ok") is True:
+            run.result.tests.append(TestOutcome(planned.grade_id or "", points, points, True))
+            return
+        error = record.error or {}
+        hidden = bool(message.get("hidden"))
+        if error.get("ename") == "ForgedValueError" or not hidden:
+            text = describe_error(error)
+        else:
+            text = f"a hidden test failed ({error.get('ename', 'Error')})"
+        run.result.tests.append(
+            TestOutcome(planned.grade_id or "", 0.0, points, False, text, hidden)
+        )
+        rule = classify_error(error, (run.scratch or SCRATCH,))
+        if rule is not None:
+            run.result.fail(rule[0], rule[1] + self._where(run))
+
+    def _next_cell(self, run: _Active) -> None:
+        start = -1 if run.current is None else run.current
+        following = [
+            i for i in range(start + 1, len(run.job.plan.cells)) if run.job.plan.cells[i].runs
+        ]
+        if not following:
+            run.current = None
+            os.close(run.cmd_w)  # end of notebook: the process exits on EOF
+            run.cmd_w = -1
+            run.cell_deadline = time.monotonic() + KILL_GRACE
+            return
+        run.current = following[0]
+        run.nonce = secrets.token_hex(16)
+        run.cell_deadline = time.monotonic() + self.limits.cell_timeout
+        command = (
+            json.dumps({"op": "run", "index": run.current, "nonce": run.nonce}) + "\n"
+        ).encode()
+        try:
+            os.write(run.cmd_w, command)  # small: fits the pipe buffer, never blocks
+        except OSError:
+            pass  # the process is gone; the status pipe will say how
+
+    # -- ending ----------------------------------------------------------------------------
+    def _where(self, run: _Active) -> str:
+        if run.current is None:
+            return ""
+        record = run.result.cells[run.current]
+        name = f"cell {record.grade_id!r}" if record.grade_id else f"cell {run.current + 1}"
+        return f" (in {name})"
+
+    def _tampered(self, run: _Active, why: str) -> None:
+        run.result.fail("tampering", f"tampering: {why}{self._where(run)}")
+        self._kill(run)
+
+    def _next_deadline(self, run: _Active) -> float:
+        if run.killed_at is not None:
+            return run.killed_at + KILL_GRACE
+        return min(run.deadline, run.cell_deadline)
+
+    def _check_time(self, run: _Active, now: float) -> None:
+        if run.killed_at is not None:
+            if now > run.killed_at + KILL_GRACE:  # something still holds a pipe: stop waiting
+                for fd in list(run.streams):
+                    self._selector.unregister(fd)
+                    os.close(fd)
+                run.streams.clear()
+            return
+        if now > run.deadline:
+            run.result.fail(
+                "timeout",
+                f"time limit: the notebook ran longer than "
+                f"{self.limits.notebook_timeout:g} s{self._where(run)}",
+            )
+            self._kill(run)
+        elif now > run.cell_deadline:
+            run.result.fail(
+                "timeout",
+                f"time limit: a cell ran longer than "
+                f"{self.limits.cell_timeout:g} s{self._where(run)}",
+            )
+            self._kill(run)
+
+    def _kill(self, run: _Active, reason: str | None = None) -> None:
+        if reason:
+            run.result.fail("sandbox", reason)
+        if run.killed_at is None:
+            run.killed_at = time.monotonic()
+        if run.notebook_pid is None:
+            run.kill_pending = True
+            return
+        for kill in (os.kill, os.killpg):  # killpg: "none" isolation, where PID 1 tricks are absent
+            try:
+                kill(run.notebook_pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _finish(self, run: _Active) -> None:
+        if run.cmd_w >= 0:
+            os.close(run.cmd_w)
+            run.cmd_w = -1
+        result = run.result
+        if not result.fatal and run.current is not None:
+            # The process ended while a cell was running: os._exit, a crash, a signal.
+            code = run.exit_code
+            if code is not None and code < 0:
+                name = signal.Signals(-code).name
+                if -code == signal.SIGXCPU:
+                    result.fail("timeout", f"CPU time limit exceeded{self._where(run)}")
+                elif -code == signal.SIGKILL:
+                    result.fail("crash", f"killed by {name} (out of memory?){self._where(run)}")
+                else:
+                    result.fail("crash", f"the notebook process crashed ({name}){self._where(run)}")
+            else:
+                result.fail(
+                    "exit",
+                    f"the notebook process exited (os._exit or exit, code {code})"
+                    f"{self._where(run)}",
+                )
+        if not result.fatal and not run.ready:
+            result.fail(
+                "sandbox",
+                "the notebook process ended before it started"
+                + (f": {run.preamble.strip()[-500:]}" if run.preamble else ""),
+            )
+        graded = {t.grade_id for t in result.tests}
+        for planned in run.job.plan.cells:
+            if planned.role == "test" and planned.grade_id not in graded and planned.trusted:
+                result.tests.append(
+                    TestOutcome(
+                        planned.grade_id or "",
+                        0.0,
+                        planned.trusted.points,
+                        False,
+                        "not run: " + (result.reason or "stopped"),
+                    )
+                )
+        order = {c.grade_id: i for i, c in enumerate(run.job.plan.cells)}
+        result.tests.sort(key=lambda t: order.get(t.grade_id, 0))
+        if result.status == "ok":
+            failed = [t for t in result.tests if not t.passed]
+            if failed:
+                result.reason = "failed: " + ", ".join(
+                    f"{t.grade_id} ({t.message})" for t in failed
+                )
+        if run.scratch and run.scratch.startswith(self.workdir):
+            shutil.rmtree(run.scratch, ignore_errors=True)
