@@ -9,7 +9,7 @@ KERNEL := dlkit
 STAMP := $(VENV)/.dlkit-installed
 PORT ?= 8888
 
-.PHONY: setup lab test test-fast lint doctor benchmarks release clean
+.PHONY: setup lab test lint doctor benchmarks release browser clean
 
 setup: $(STAMP)
 
@@ -26,7 +26,17 @@ lab: $(STAMP)
 	    --no-browser --allow-root --ServerApp.open_browser=False
 
 test: $(STAMP)
+	$(BIN)/ruff check dlkit tests benchmarks
 	PATH="$(abspath $(BIN)):$$PATH" DLKIT_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+# Debian's Chromium for the browser test (tests/browser); needs root and apt-get
+browser:
+	@command -v chromium >/dev/null || { \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@chromium --version
+
+release: $(STAMP)
+	$(BIN)/dlkit release
 
 lint: $(STAMP)
 	$(BIN)/ruff check dlkit tests benchmarks

@@ -1,0 +1,188 @@
+"""How much slower is the from-scratch numpy engine than PyTorch on the CPU?
+
+Prints one line per case, ``NAME: RATIO`` with RATIO = dlkit.ref time / torch time (median of
+interleaved repeats, same process, same float32 inputs and weights). Goals: the MLP step at
+most 1.5, the others at most 3. Then the matmul throughput the Tensor engine reaches against
+numpy's raw ``@`` on the MLP's shapes.
+
+    .venv/bin/python benchmarks/ref_vs_torch.py [--repeats N]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from dlkit.data import load_digits
+from dlkit.ref import Tensor
+from dlkit.ref.losses import cross_entropy
+from dlkit.ref.nn import Conv2d, Linear, LSTMCell, MultiHeadAttention
+from dlkit.ref.optim import SGD
+
+GOALS = {"mlp_step": 1.5, "conv2d_fwd_bwd": 3.0, "lstm_32_steps": 3.0, "mha_fwd_bwd": 3.0}
+
+
+def median_seconds(ref: Callable[[], object], peer: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall time of each, alternating runs so that both see the same machine load."""
+    for _ in range(3):
+        ref(), peer()
+    ref_times, peer_times = [], []
+    for _ in range(repeats):
+        for fn, times in ((ref, ref_times), (peer, peer_times)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return statistics.median(ref_times), statistics.median(peer_times)
+
+
+def copy_weights(ref_params: list[Tensor], torch_params: list[torch.nn.Parameter]) -> None:
+    for mine, theirs in zip(ref_params, torch_params, strict=True):
+        mine.data[...] = theirs.detach().numpy()
+
+
+def mlp_step() -> tuple[Callable, Callable]:
+    digits = load_digits()
+    X, y = digits.X[:256].astype(np.float32), digits.y[:256].astype(np.int64)
+    sizes = [64, 256, 256, 10]
+    torch_layers = [torch.nn.Linear(i, o) for i, o in zip(sizes, sizes[1:], strict=False)]
+    torch_model = torch.nn.Sequential(torch_layers[0], torch.nn.ReLU(), torch_layers[1], torch.nn.ReLU(),
+                                      torch_layers[2])
+    torch_opt = torch.optim.SGD(torch_model.parameters(), lr=0.1)
+    ref_layers = [Linear(i, o, rng=0) for i, o in zip(sizes, sizes[1:], strict=False)]
+    for mine, theirs in zip(ref_layers, torch_layers, strict=True):
+        copy_weights(mine.parameters(), list(theirs.parameters()))
+    ref_opt = SGD([p for layer in ref_layers for p in layer.parameters()], lr=0.1)
+    X_ref, X_torch, y_torch = Tensor(X), torch.from_numpy(X), torch.from_numpy(y)
+
+    def ref() -> None:
+        h = X_ref
+        for k, layer in enumerate(ref_layers):
+            h = layer(h)
+            h = h.relu() if k < len(ref_layers) - 1 else h
+        loss = cross_entropy(h, y)
+        ref_opt.zero_grad()
+        loss.backward()
+        ref_opt.step()
+
+    def peer() -> None:
+        loss = torch.nn.functional.cross_entropy(torch_model(X_torch), y_torch)
+        torch_opt.zero_grad()
+        loss.backward()
+        torch_opt.step()
+    return ref, peer
+
+
+def conv2d_fwd_bwd() -> tuple[Callable, Callable]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 16, 28, 28)).astype(np.float32)
+    g = rng.normal(size=(32, 32, 28, 28)).astype(np.float32)
+    torch_conv = torch.nn.Conv2d(16, 32, 3, padding=1)
+    ref_conv = Conv2d(16, 32, 3, padding=1, rng=0)
+    copy_weights(ref_conv.parameters(), list(torch_conv.parameters()))
+    x_ref, x_torch = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+
+    def ref() -> None:
+        x_ref.grad = None
+        ref_conv.zero_grad()
+        ref_conv(x_ref).backward(g)
+
+    def peer() -> None:
+        x_torch.grad = None
+        torch_conv.zero_grad()
+        torch_conv(x_torch).backward(torch.from_numpy(g))
+    return ref, peer
+
+
+def lstm_32_steps() -> tuple[Callable, Callable]:
+    steps, batch, hidden = 32, 64, 128
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(steps, batch, hidden)).astype(np.float32)
+    torch_cell = torch.nn.LSTMCell(hidden, hidden)  # the same step-by-step algorithm as ours
+    ref_cell = LSTMCell(hidden, hidden, rng=0)
+    copy_weights(ref_cell.parameters(), list(torch_cell.parameters()))
+    xs_torch = torch.from_numpy(xs)
+
+    def ref() -> None:
+        ref_cell.zero_grad()
+        h = c = Tensor(np.zeros((batch, hidden), np.float32))
+        for t in range(steps):
+            h, c = ref_cell(Tensor(xs[t]), (h, c))
+        h.sum().backward()
+
+    def peer() -> None:
+        torch_cell.zero_grad()
+        h = c = torch.zeros(batch, hidden)
+        for t in range(steps):
+            h, c = torch_cell(xs_torch[t], (h, c))
+        h.sum().backward()
+    return ref, peer
+
+
+def mha_fwd_bwd() -> tuple[Callable, Callable]:
+    batch, length, d, heads = 16, 128, 64, 4
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, length, d)).astype(np.float32)
+    torch_mha = torch.nn.MultiheadAttention(d, heads, batch_first=True)
+    ref_mha = MultiHeadAttention(d, heads, batch_first=True, rng=0)
+    copy_weights(ref_mha.parameters(), list(torch_mha.parameters()))
+    x_ref, x_torch = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+
+    def ref() -> None:
+        x_ref.grad = None
+        ref_mha.zero_grad()
+        out, _ = ref_mha(x_ref, x_ref, x_ref)
+        out.sum().backward()
+
+    def peer() -> None:
+        x_torch.grad = None
+        torch_mha.zero_grad()
+        out, _ = torch_mha(x_torch, x_torch, x_torch, need_weights=True)
+        out.sum().backward()
+    return ref, peer
+
+
+def matmul_throughput(repeats: int) -> tuple[float, float]:
+    """GFLOP/s of the MLP's matmuls (forward and both backward products) through Tensor vs raw @."""
+    rng = np.random.default_rng(0)
+    shapes = [(256, 64, 256), (256, 256, 256), (256, 256, 10)]
+    operands = [(rng.normal(size=(n, k)).astype(np.float32), rng.normal(size=(k, m)).astype(np.float32))
+                for n, k, m in shapes]
+    flops = sum(3 * 2 * n * k * m for n, k, m in shapes)  # forward, dA and dB
+
+    def through_tensor() -> None:
+        for a, b in operands:
+            A, B = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+            (A @ B).backward(np.ones((a.shape[0], b.shape[1]), np.float32))
+
+    def raw() -> None:
+        for a, b in operands:
+            out = a @ b
+            g = np.ones_like(out)
+            _ = g @ b.T, a.T @ g
+    tensor_s, raw_s = median_seconds(through_tensor, raw, repeats)
+    return flops / tensor_s / 1e9, flops / raw_s / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
+    for name, build in (("mlp_step", mlp_step), ("conv2d_fwd_bwd", conv2d_fwd_bwd),
+                        ("lstm_32_steps", lstm_32_steps), ("mha_fwd_bwd", mha_fwd_bwd)):
+        ref, peer = build()
+        ref_s, peer_s = median_seconds(ref, peer, args.repeats)
+        verdict = "ok" if ref_s / peer_s <= GOALS[name] else f"over the goal of {GOALS[name]}"
+        print(f"{name}: {ref_s / peer_s:.2f}  (ref {ref_s * 1e3:.2f} ms, torch {peer_s * 1e3:.2f} ms; {verdict})")
+    tensor_gflops, raw_gflops = matmul_throughput(args.repeats)
+    print(f"matmul_throughput: {tensor_gflops / raw_gflops:.2f}  "
+          f"(Tensor @ fwd+bwd {tensor_gflops:.1f} GFLOP/s, numpy raw @ {raw_gflops:.1f} GFLOP/s)")
+
+
+if __name__ == "__main__":
+    main()
