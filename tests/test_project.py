@@ -63,7 +63,11 @@ def test_tracked_notebooks_are_stored_without_outputs():
     tracked = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     dirty = []
     for name in tracked:
-        notebook = json.loads((ROOT / name).read_text())
+        try:
+            notebook = json.loads((ROOT / name).read_text())
+        except json.JSONDecodeError:
+            assert name.startswith("tests/grading/fixtures/"), f"{name} is not valid JSON"
+            continue  # a grading fixture that is corrupt on purpose
         if any(cell.get("outputs") or cell.get("execution_count") for cell in notebook["cells"]
                if cell["cell_type"] == "code"):
             dirty.append(name)
