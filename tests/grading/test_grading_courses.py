@@ -31,6 +31,7 @@ def _courses() -> list[tuple[Path, str]]:
 def test_solutions_score_full_and_released_blanks_score_zero(
     tmp_path: Path, root: Path, lab: str
 ) -> None:
+    root = _scratch_copy(Course.load(root), lab, tmp_path / "course")  # grading writes autograded/
     course = Course.load(root)
     submitted = tmp_path / "submitted"
     for student, directory in (("solution", "source"), ("blank", "release")):
@@ -52,6 +53,18 @@ def test_solutions_score_full_and_released_blanks_score_zero(
     by_student = {r.student: r for r in results}
     assert by_student["solution"].score == by_student["solution"].max_score > 0
     assert by_student["blank"].score == 0
+
+
+def _scratch_copy(course: Course, lab: str, target: Path) -> Path:
+    """The config and ``lab``'s source and release folders of ``course``, copied to ``target``."""
+    target.mkdir(parents=True)
+    config = course.root / "nbgrader_config.py"
+    if config.exists():
+        shutil.copy(config, target / config.name)
+    for directory in ("source", "release"):
+        relative = course.path(directory).relative_to(course.root)
+        shutil.copytree(course.path(directory) / lab, target / relative / lab)
+    return target
 
 
 def _foreign_course(root: Path) -> Path:
