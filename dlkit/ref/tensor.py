@@ -270,6 +270,8 @@ class Tensor:
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ValueError(f"matmul expected the inner dimensions to match, got {a.shape} @ {b.shape}: "
                              f"{a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]}")
+        if a.ndim > 2 and b.ndim == 2:  # (..., n, k) @ (k, m): a stack of rows, one BLAS call
+            return self._stacked_matmul(other)
         out = Tensor._result(a @ b, (self, other), "matmul")
 
         def _backward() -> None:
@@ -285,6 +287,21 @@ class Tensor:
                 self._accumulate(unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape))
             if other.requires_grad:
                 other._accumulate(unbroadcast(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape))
+        out._backward = _backward
+        return out
+
+    def _stacked_matmul(self, other: Tensor) -> Tensor:
+        """(..., n, k) @ (k, m) as one (N, k) @ (k, m) product: numpy would loop over the batch."""
+        a, b = self.data, other.data
+        rows = a.reshape(-1, a.shape[-1])
+        out = Tensor._result((rows @ b).reshape(*a.shape[:-1], b.shape[-1]), (self, other), "matmul")
+
+        def _backward() -> None:
+            g = out.grad.reshape(-1, b.shape[-1])
+            if self.requires_grad:
+                self._accumulate((g @ b.T).reshape(a.shape))
+            if other.requires_grad:
+                other._accumulate(rows.T @ g)
         out._backward = _backward
         return out
 
