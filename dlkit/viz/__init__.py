@@ -1,9 +1,16 @@
-"""Figures and interactive demos in one style (chapters 01-10)."""
+"""Figures and interactive demos in one style (chapters 01-10).
+
+Every demo is a ``Demo``: one figure updated in place, controls as ipywidgets, state that can
+be set and read back from Python, and a static PNG where no widget front end is attached.
+"""
 from dlkit.viz.activations import ActivationExplorer
 from dlkit.viz.capacity import CapacityDemo
 from dlkit.viz.demo import Demo, figure_png
+from dlkit.viz.graph import GraphDemo
+from dlkit.viz.histograms import InitHistograms
 from dlkit.viz.neuron import NeuronPlayground
+from dlkit.viz.optimizers import OptimizerRace
 from dlkit.viz.style import PALETTE, course_style, use_style
 
-__all__ = ["PALETTE", "ActivationExplorer", "CapacityDemo", "Demo", "NeuronPlayground",
-           "course_style", "figure_png", "use_style"]
+__all__ = ["PALETTE", "ActivationExplorer", "CapacityDemo", "Demo", "GraphDemo", "InitHistograms",
+           "NeuronPlayground", "OptimizerRace", "course_style", "figure_png", "use_style"]
