@@ -10,7 +10,9 @@ from dlkit.viz.graph import GraphDemo
 from dlkit.viz.histograms import InitHistograms
 from dlkit.viz.neuron import NeuronPlayground
 from dlkit.viz.optimizers import OptimizerRace
+from dlkit.viz.regularization import RegularizationDemo
 from dlkit.viz.style import PALETTE, course_style, use_style
 
 __all__ = ["PALETTE", "ActivationExplorer", "CapacityDemo", "Demo", "GraphDemo", "InitHistograms",
-           "NeuronPlayground", "OptimizerRace", "course_style", "figure_png", "use_style"]
+           "NeuronPlayground", "OptimizerRace", "RegularizationDemo",
+           "course_style", "figure_png", "use_style"]

@@ -1,0 +1,250 @@
+"""Evaluation metrics: accuracy, confusion matrix, precision/recall/F1, ROC/AUC, IoU, Dice
+(chapter 06; IoU and Dice return in chapter 07).
+
+Every function accepts numpy arrays, torch tensors (any device; they are copied to the CPU)
+or nested lists, and returns numpy numbers. Labels are integers ``0 … K-1``. Conventions
+follow scikit-learn where it has the metric, so ``sklearn.metrics`` is the oracle in the tests:
+
+- rows of a confusion matrix are the TRUE class, columns the PREDICTED class;
+- a precision, recall or F1 whose denominator is zero (no predictions of a class, no examples
+  of it) is ``zero_division`` (0 by default, like sklearn's ``zero_division=0``);
+- ROC thresholds are the distinct scores in decreasing order after an infinite first one;
+  tied scores move together, so a tie between a positive and a negative counts one half in
+  the AUC.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+AVERAGES = ("macro", "micro", "binary", None)
+
+
+def _numpy(x: Any, name: str) -> np.ndarray:
+    # torch is imported lazily by whoever made the tensor: recognise it without importing it
+    if type(x).__module__.startswith("torch"):
+        x = x.detach().cpu().numpy()
+    array = np.asarray(x)
+    if array.dtype == object:
+        raise TypeError(f"expected {name} to be a numeric array or tensor, got {type(x).__name__}")
+    return array
+
+
+def _labels(x: Any, name: str) -> np.ndarray:
+    array = _numpy(x, name)
+    if array.ndim != 1:
+        raise ValueError(f"expected {name} to be a 1-D array of class labels, got shape {array.shape}")
+    if array.dtype.kind == "b":
+        return array.astype(np.int64)
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+            raise ValueError(f"expected {name} to hold integer class labels, got non-integer values "
+                             f"such as {array[array != np.round(array)][:3]} (scores? take argmax "
+                             f"or threshold them first)")
+        array = array.astype(np.int64)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"expected {name} to hold integer class labels, got dtype {array.dtype}")
+    if array.size and array.min() < 0:
+        raise ValueError(f"expected {name} to hold labels 0…K-1, got the negative label {array.min()}")
+    return array.astype(np.int64)
+
+
+def _pair(y: Any, y_hat: Any) -> tuple[np.ndarray, np.ndarray]:
+    y, y_hat = _labels(y, "y"), _labels(y_hat, "y_hat")
+    if y.shape != y_hat.shape:
+        raise ValueError(f"expected y and y_hat of the same length, got {y.shape} and {y_hat.shape}")
+    if y.size == 0:
+        raise ValueError("expected at least one example, got empty y and y_hat")
+    return y, y_hat
+
+
+def _num_classes(y: np.ndarray, y_hat: np.ndarray, num_classes: int | None) -> int:
+    seen = int(max(y.max(), y_hat.max())) + 1
+    if num_classes is None:
+        return seen
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"expected num_classes to be a positive integer, got {num_classes!r}")
+    if seen > num_classes:
+        raise ValueError(f"expected labels below num_classes={num_classes}, got the label {seen - 1}")
+    return int(num_classes)
+
+
+def accuracy(y_hat: Any, y: Any) -> float:
+    """Fraction of correct predictions (chapter 06).
+
+    ``y_hat`` is either labels of shape (N,) or scores/logits/probabilities of shape (N, K),
+    in which case the prediction is the arg-max of each row. ``y`` holds the true labels (N,).
+    """
+    scores = _numpy(y_hat, "y_hat")
+    if scores.ndim == 2:
+        y_true = _labels(y, "y")
+        if scores.shape[0] != y_true.shape[0]:
+            raise ValueError(f"expected y_hat of shape (N, K) with N = len(y) = {y_true.shape[0]}, "
+                             f"got {scores.shape}")
+        if scores.shape[1] == 1:
+            raise ValueError("expected y_hat of shape (N, K) with K >= 2 columns, got one column "
+                             f"{scores.shape}: threshold binary scores into labels first")
+        if y_true.size and y_true.max() >= scores.shape[1]:
+            raise ValueError(f"expected labels below K = {scores.shape[1]} (the columns of y_hat), "
+                             f"got the label {y_true.max()}")
+        y_hat = scores.argmax(axis=1)
+    elif scores.ndim != 1:
+        raise ValueError(f"expected y_hat of shape (N,) (labels) or (N, K) (scores), got {scores.shape}")
+    y_true, y_pred = _pair(y, y_hat)
+    return float(np.mean(y_true == y_pred))
+
+
+def confusion_matrix(y: Any, y_hat: Any, num_classes: int | None = None) -> np.ndarray:
+    """K × K counts: entry [i, j] is how many examples of true class i were predicted j
+    (chapter 06). ``num_classes`` defaults to 1 + the largest label seen."""
+    y, y_hat = _pair(y, y_hat)
+    k = _num_classes(y, y_hat, num_classes)
+    # each (true, predicted) pair is one cell index i·K + j; bincount counts them all at once
+    return np.bincount(y * k + y_hat, minlength=k * k).reshape(k, k)
+
+
+def _safe_divide(numerator: np.ndarray, denominator: np.ndarray, zero_division: float) -> np.ndarray:
+    out = np.full(numerator.shape, float(zero_division))
+    np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return out
+
+
+def precision_recall_f1(y: Any, y_hat: Any, average: str | None = "macro",
+                        num_classes: int | None = None, zero_division: float = 0.0
+                        ) -> tuple[Any, Any, Any]:
+    """Precision TP/(TP+FP), recall TP/(TP+FN) and F1 = 2TP/(2TP+FP+FN) (chapter 06).
+
+    ``average``: ``"macro"`` (mean of the per-class scores), ``"micro"`` (from the summed
+    counts; equals accuracy for single-label problems), ``"binary"`` (class 1 is positive;
+    labels must be 0/1) or ``None`` (one score per class, as arrays).
+    Classes: ``0 … num_classes-1`` when given, else those that occur in ``y`` or ``y_hat``
+    (like scikit-learn). A zero denominator gives ``zero_division``.
+    """
+    if average not in AVERAGES:
+        raise ValueError(f"expected average among {AVERAGES}, got {average!r}")
+    y, y_hat = _pair(y, y_hat)
+    k = _num_classes(y, y_hat, num_classes)
+    if average == "binary" and k > 2:
+        raise ValueError(f"average='binary' expected labels 0 and 1, got labels up to {k - 1}; "
+                         f"use 'macro', 'micro' or None for several classes")
+    k = 2 if average == "binary" else k    # all-zero labels still have a positive class
+    counts = confusion_matrix(y, y_hat, k)
+    tp = np.diag(counts).astype(np.float64)
+    fp = counts.sum(axis=0) - tp          # predicted as the class, but something else
+    fn = counts.sum(axis=1) - tp          # of the class, but predicted as something else
+    if average == "binary":
+        tp, fp, fn = tp[1:2], fp[1:2], fn[1:2]
+    elif num_classes is None:
+        present = np.union1d(y, y_hat)
+        tp, fp, fn = tp[present], fp[present], fn[present]
+    if average == "micro":
+        tp, fp, fn = tp.sum(keepdims=True), fp.sum(keepdims=True), fn.sum(keepdims=True)
+    precision = _safe_divide(tp, tp + fp, zero_division)
+    recall = _safe_divide(tp, tp + fn, zero_division)
+    f1 = _safe_divide(2 * tp, 2 * tp + fp + fn, zero_division)
+    if average is None:
+        return precision, recall, f1
+    return float(precision.mean()), float(recall.mean()), float(f1.mean())
+
+
+def _binary_scores(y: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
+    y = _labels(y, "y")
+    scores = _numpy(scores, "scores").astype(np.float64)
+    if scores.ndim != 1 or scores.shape != y.shape:
+        raise ValueError(f"expected scores of shape (N,) matching y {y.shape}, got {scores.shape}")
+    if y.size and y.max() > 1:
+        raise ValueError(f"expected binary labels 0/1, got the label {y.max()}")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("expected finite scores, got NaN or infinity")
+    if y.size == 0 or y.min() == y.max():
+        raise ValueError("expected both classes (0 and 1) in y: the ROC curve needs positives "
+                         f"and negatives, got only {np.unique(y).tolist()}")
+    return y, scores
+
+
+def roc_curve(y: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False-positive rate, true-positive rate and thresholds of a binary scorer (chapter 06).
+
+    Predicting "positive" when ``score >= threshold`` for each threshold from +∞ (nothing
+    positive: the point (0, 0)) down to the smallest score (everything positive: (1, 1)).
+    Every distinct score is one threshold (scikit-learn's ``drop_intermediate=False``).
+    """
+    y, scores = _binary_scores(y, scores)
+    order = np.argsort(-scores, kind="stable")
+    scores, y = scores[order], y[order]
+    # the last index of each run of equal scores: ties cross the threshold together
+    last_of_run = np.r_[np.flatnonzero(np.diff(scores)), y.size - 1]
+    tps = np.cumsum(y)[last_of_run]
+    fps = (last_of_run + 1) - tps
+    tpr = np.r_[0, tps] / tps[-1]
+    fpr = np.r_[0, fps] / fps[-1]
+    return fpr, tpr, np.r_[np.inf, scores[last_of_run]]
+
+
+def roc_auc(y: Any, scores: Any) -> float:
+    """Area under the ROC curve (chapter 06): the probability that a random positive scores
+    above a random negative, a tie counting one half."""
+    fpr, tpr, _ = roc_curve(y, scores)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))  # the trapezoid rule
+
+
+def _boxes(x: Any, name: str) -> np.ndarray:
+    boxes = _numpy(x, name).astype(np.float64)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"expected {name} of shape (N, 4) as (x0, y0, x1, y1), got {boxes.shape}")
+    if np.any(boxes[:, 2] < boxes[:, 0]) or np.any(boxes[:, 3] < boxes[:, 1]):
+        raise ValueError(f"expected {name} with x1 >= x0 and y1 >= y0 (corners, not width/height?)")
+    return boxes
+
+
+def box_iou(boxes_a: Any, boxes_b: Any) -> np.ndarray:
+    """Intersection over union of every box in ``boxes_a`` (N, 4) with every box in
+    ``boxes_b`` (M, 4), as an (N, M) array; boxes are (x0, y0, x1, y1) (chapters 06, 07).
+    Two boxes whose union has zero area get IoU 0."""
+    a, b = _boxes(boxes_a, "boxes_a"), _boxes(boxes_b, "boxes_b")
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    # the overlap is the box between the larger top-left and the smaller bottom-right corner
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    sides = np.clip(bottom_right - top_left, 0.0, None)
+    intersection = sides[..., 0] * sides[..., 1]
+    union = area_a[:, None] + area_b[None, :] - intersection
+    return _safe_divide(intersection, union, 0.0)
+
+
+def iou(box_a: Any, box_b: Any) -> float:
+    """Intersection over union of two boxes (x0, y0, x1, y1) (chapters 06, 07)."""
+    a, b = _numpy(box_a, "box_a"), _numpy(box_b, "box_b")
+    for name, box in (("box_a", a), ("box_b", b)):
+        if box.shape != (4,):
+            raise ValueError(f"expected {name} of shape (4,) as (x0, y0, x1, y1), got {box.shape}")
+    return float(box_iou(a[None], b[None])[0, 0])
+
+
+def _masks(mask_a: Any, mask_b: Any) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _numpy(mask_a, "mask_a"), _numpy(mask_b, "mask_b")
+    if a.shape != b.shape:
+        raise ValueError(f"expected masks of the same shape, got {a.shape} and {b.shape}")
+    for name, m in (("mask_a", a), ("mask_b", b)):
+        if m.dtype.kind != "b" and not np.all((m == 0) | (m == 1)):
+            raise ValueError(f"expected {name} to be a binary mask (bool or 0/1), got values such "
+                             f"as {np.unique(m)[:4]} (threshold probabilities first)")
+    return a.astype(bool), b.astype(bool)
+
+
+def mask_iou(mask_a: Any, mask_b: Any, empty: float = 1.0) -> float:
+    """|A ∩ B| / |A ∪ B| of two binary masks of the same shape (chapters 06, 07).
+    Two empty masks agree perfectly: they score ``empty`` (1 by default)."""
+    a, b = _masks(mask_a, mask_b)
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else float(empty)
+
+
+def dice(mask_a: Any, mask_b: Any, empty: float = 1.0) -> float:
+    """2|A ∩ B| / (|A| + |B|) of two binary masks (chapters 06, 07); equals 2·IoU/(1 + IoU).
+    Two empty masks score ``empty`` (1 by default)."""
+    a, b = _masks(mask_a, mask_b)
+    total = a.sum() + b.sum()
+    return float(2 * np.logical_and(a, b).sum() / total) if total else float(empty)
