@@ -67,7 +67,7 @@ def test_precision_recall_f1_match_sklearn_including_absent_classes(data, averag
                                                        zero_division=zero_division)[:3]
     got = precision_recall_f1(y, y_hat, average=average, num_classes=k if all_classes else None,
                               zero_division=zero_division)
-    for name, g, e in zip(("precision", "recall", "f1"), got, expected):
+    for name, g, e in zip(("precision", "recall", "f1"), got, expected, strict=True):
         np.testing.assert_allclose(g, e, atol=1e-12, err_msg=name)
 
 
