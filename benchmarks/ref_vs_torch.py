@@ -5,7 +5,10 @@ interleaved repeats, same process, same float32 inputs and weights). Goals: the 
 most 1.5, the others at most 3. Then the matmul throughput the Tensor engine reaches against
 numpy's raw ``@`` on the MLP's shapes.
 
-    .venv/bin/python benchmarks/ref_vs_torch.py [--repeats N]
+    .venv/bin/python benchmarks/ref_vs_torch.py [--repeats N] [--threads N]
+
+``--threads 1`` pins both numpy's BLAS and torch to one thread: the fairest comparison on a
+small or shared machine, where torch's thread pool can slow it down many times over.
 """
 from __future__ import annotations
 
@@ -170,7 +173,13 @@ def matmul_throughput(repeats: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=None, help="threads for numpy's BLAS and torch")
     args = parser.parse_args()
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
     for name, build in (("mlp_step", mlp_step), ("conv2d_fwd_bwd", conv2d_fwd_bwd),
