@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import numpy as np
@@ -64,3 +66,20 @@ def quick() -> bool:
 def scaled(full: T, quick_value: T) -> T:
     """``quick_value`` in quick mode, ``full`` otherwise: ``num_epochs = scaled(20, 2)``."""
     return quick_value if quick() else full
+
+
+@contextmanager
+def torch_threads(n: int = 1) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads, then restore the previous count.
+
+    Tiny models (the demos' networks) train fastest on one thread: several threads fight over a
+    busy CPU, and one thread also fixes the order of every floating-point sum.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

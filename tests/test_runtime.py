@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import dlkit
-from dlkit.runtime import device, quick, scaled, seed
+from dlkit.runtime import device, quick, scaled, seed, torch_threads
 
 
 def test_seed_makes_python_numpy_and_torch_repeat():
@@ -58,3 +58,13 @@ def test_quick_mode_follows_the_environment(monkeypatch):
 def test_cuda_device_runs_a_matmul():
     x = torch.ones(4, 4, device=device())
     assert (x @ x).sum().item() == 64.0
+
+
+def test_torch_threads_sets_and_restores_the_thread_count():
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ZeroDivisionError), torch_threads(1):
+        1 / 0
+    assert torch.get_num_threads() == before  # restored after an error too

@@ -13,8 +13,7 @@ it (which gives exactly the numbers a fresh run would).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlkit.runtime import torch_threads
 from dlkit.viz.demo import Demo
 
 Array = np.ndarray
@@ -103,18 +103,6 @@ class Fit:
     num_parameters: int
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    # matrices this small run fastest on one core; several threads fight over a busy CPU (10×
-    # slower on a shared 2-core machine), and one thread also fixes the order of every sum
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 class _Run:
     """A network and its Adam state, trained step by step (``advance_to`` only goes forward)."""
 
@@ -134,7 +122,7 @@ class _Run:
         return len(self.losses)
 
     def advance_to(self, steps: int) -> _Run:
-        with _one_thread():
+        with torch_threads(1):
             for _ in range(steps - self.steps_done):
                 loss = torch.mean((self.model(self._x) - self._y) ** 2)
                 self.optimizer.zero_grad()

@@ -14,8 +14,6 @@ per state, so moving a control back is instant.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +23,7 @@ import torch
 from matplotlib.ticker import NullFormatter
 from torch import nn
 
+from dlkit.runtime import torch_threads
 from dlkit.viz.demo import Demo
 
 Array = np.ndarray
@@ -70,17 +69,6 @@ class History:
         return float(self.val_losses[-1] - self.train_losses[-1])
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    # tiny matrices: one thread is fastest on a shared CPU and fixes the order of every sum
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _model(width: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Linear(1, width), nn.Tanh(), nn.Dropout(dropout),
                          nn.Linear(width, width), nn.Tanh(), nn.Dropout(dropout),
@@ -101,7 +89,7 @@ def train_regularized(method: str = "weight decay", strength: float = 0.0, width
     p = state["strength"] if state["method"] == "dropout" else 0.0
     decay = state["strength"] if state["method"] == "weight decay" else 0.0
     train_losses, val_losses = [], []
-    with _one_thread(), torch.random.fork_rng(devices=[]):  # the learner's RNG stays untouched
+    with torch_threads(1), torch.random.fork_rng(devices=[]):  # the learner's RNG stays untouched
         torch.manual_seed(seed)
         model = _model(state["width"], p)
         optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=decay)

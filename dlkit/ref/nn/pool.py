@@ -87,35 +87,30 @@ def avg_pool2d(x: Any, kernel_size: IntOrPair, stride: IntOrPair | None = None,
     return out
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """A pooling function (``pool``, set by each subclass) as a layer with a fixed window."""
+
+    def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None,
+                 padding: IntOrPair = 0) -> None:
+        self.kernel_size = pair(kernel_size, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride", 1)
+        self.padding = pair(padding, "padding", 0)
+
+    def forward(self, x: Any) -> Tensor:
+        return self.pool(x, self.kernel_size, self.stride, self.padding)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding})")
+
+
+class MaxPool2d(_Pool2d):
     """``max_pool2d`` as a layer (chapter 07)."""
 
-    def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None,
-                 padding: IntOrPair = 0) -> None:
-        self.kernel_size = pair(kernel_size, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else pair(stride, "stride", 1)
-        self.padding = pair(padding, "padding", 0)
-
-    def forward(self, x: Any) -> Tensor:
-        return max_pool2d(x, self.kernel_size, self.stride, self.padding)
-
-    def __repr__(self) -> str:
-        return (f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding})")
+    pool = staticmethod(max_pool2d)
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     """``avg_pool2d`` as a layer (chapter 07)."""
 
-    def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None,
-                 padding: IntOrPair = 0) -> None:
-        self.kernel_size = pair(kernel_size, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else pair(stride, "stride", 1)
-        self.padding = pair(padding, "padding", 0)
-
-    def forward(self, x: Any) -> Tensor:
-        return avg_pool2d(x, self.kernel_size, self.stride, self.padding)
-
-    def __repr__(self) -> str:
-        return (f"AvgPool2d(kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding})")
+    pool = staticmethod(avg_pool2d)
