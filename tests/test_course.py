@@ -92,3 +92,21 @@ def test_print_the_syllabus_map(capsys):
         print(f"\nsyllabus map: {len(items) - len(untaught)} of {len(items)} items taught; "
               f"not yet: {', '.join(untaught[:12])}{' ...' if len(untaught) > 12 else ''}")
     assert len(where) >= 1
+
+
+@pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
+def test_lab_has_graded_tasks_with_visible_and_hidden_tests_and_a_written_question(path):
+    cells = notebook(path)["cells"]
+    graded = [c for c in cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    autograded = [c for c in graded if c["cell_type"] == "code" and not c["metadata"]["nbgrader"].get("solution")]
+    written = [c for c in graded if c["cell_type"] == "markdown" and c["metadata"]["nbgrader"].get("solution")]
+    assert len(autograded) >= 4, f"{path.name} has {len(autograded)} autograded test cells, expected at least 4"
+    assert all(c["metadata"]["nbgrader"].get("points", 0) > 0 for c in graded), "every graded cell is worth points"
+    for cell in autograded:
+        source = "".join(cell["source"])
+        visible, _, hidden = source.partition("### BEGIN HIDDEN TESTS")
+        grade_id = cell["metadata"]["nbgrader"]["grade_id"]
+        assert hidden.strip(), f"{grade_id} has no hidden tests"
+        assert any(line.strip() and not line.lstrip().startswith("#") for line in visible.splitlines()), \
+            f"{grade_id} has no visible tests"
+    assert written, f"{path.name} has no manually graded written question"
