@@ -66,3 +66,14 @@ def test_bad_state_is_refused_with_expected_and_got():
     with pytest.raises(ValueError, match="expected x_range between 0.5 and 50, got 0"):
         explorer.set(x_range=0)
     assert explorer.state["x_range"] == 6.0  # a refused change leaves the demo as it was
+
+
+def test_the_parameter_slider_is_live_only_for_activations_that_have_one():
+    explorer = ActivationExplorer(activation="leaky_relu")
+    explorer.widget()
+    slider = explorer._controls["param"]
+    assert not slider.disabled and slider.description == "alpha"
+    explorer.set(activation="tanh")
+    assert slider.disabled
+    explorer.set(activation="swish")
+    assert not slider.disabled and slider.description == "beta"

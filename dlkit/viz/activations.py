@@ -44,6 +44,12 @@ class ActivationExplorer(Demo):
             "x_range": widgets.FloatSlider(min=1.0, max=20.0, step=0.5, description="x range"),
         }
 
+    def refresh_controls(self) -> None:
+        # the slider only means something for activations with an α or a β
+        name = self.state["activation"]
+        self._controls["param"].disabled = name not in PARAMETER_OF
+        self._controls["param"].description = PARAMETER_OF.get(name, "α / β")
+
     def curves(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(x, f(x), f'(x)) for the current state: exactly what is plotted."""
         name, param = self.state["activation"], self.state["param"]

@@ -59,6 +59,9 @@ class Demo:
     def controls(self) -> dict[str, widgets.ValueWidget]:
         return {}
 
+    def refresh_controls(self) -> None:
+        """Adjust the controls to the state (enable, relabel); called once the view exists."""
+
     def draw_initial(self) -> None:
         raise NotImplementedError
 
@@ -91,6 +94,7 @@ class Demo:
                                         layout=widgets.Layout(width="auto", max_width="100%"))
             self._view = widgets.VBox([widgets.HBox(list(self._controls.values())), self._image])
             self._view.add_class("dlkit-demo")
+            self.refresh_controls()
         return self._view
 
     # ---- plumbing -------------------------------------------------------------------------
@@ -108,6 +112,7 @@ class Demo:
             for name, control in self._controls.items():
                 if control.value != self.state[name]:
                     control.value = self.state[name]
+            self.refresh_controls()
         finally:
             self._syncing = False
         self._image.value = self.png()
