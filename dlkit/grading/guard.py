@@ -24,6 +24,8 @@ import threading
 import types
 from collections.abc import Iterable
 
+from dlkit.grading.remote import remote_meta
+
 _MISSING = object()
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes made at run time, by `class` or `type()`
 _IMMUTABLE = (int, float, complex, bool, str, bytes, tuple, frozenset, type(None))
@@ -143,9 +145,14 @@ class Guard:
             "argument": COMPARISON_DUNDERS + ARRAY_DUNDERS,
         }[kind]
         forged = self._state.forged_dunder(value, dunders)
+        class_name = type(value).__qualname__
+        meta = remote_meta(value)
+        if meta is not None and kind != "argument":  # a student object, seen through a handle
+            forged = meta.get("forged") if type(meta.get("forged")) is str else None
+            class_name = str(meta.get("type", "?"))
         if forged is not None:
             raise ForgedValueError(
-                f"the test got an object of class {type(value).__qualname__!r} whose {forged} "
+                f"the test got an object of class {class_name!r} whose {forged} "
                 "is defined in the notebook; return a plain number, array or tensor instead"
             )
         return value

@@ -1,12 +1,15 @@
-"""The notebook process: runs cells on the grader's command, one at a time (chapter 00).
+"""The trusted tester: runs the test cells, the only process that reports verdicts (chapter 00).
 
-It never decides a score on its own initiative: the grader sends ``{"op": "run", "index": i,
-"nonce": n}``, and accepts exactly one reply carrying that fresh nonce. So a submission cannot
-pre-write verdicts, and any stray or duplicate line on the channel marks it as tampering.
+The grader sends ``{"op": "run", "index": i, "nonce": n}``, and accepts exactly one reply
+carrying that fresh nonce. The submission's own cells never run here: they run in the student
+process (``student``), forked from this one before any submission code, which has no channel to
+the grader. This process asks it to run each student cell, and in test cells sees the names the
+student bound only as data or as ``remote.Remote`` handles; a student function called by a test
+runs over there and its answer comes back as data. So no student code can reach this process's
+objects (``gc``, frames), patch the libraries the tests use, or answer for it.
 
-Student cells run through IPython (magics, ``display``); trusted test cells are compiled and run
-by this module itself, after ``guard`` has restored the libraries and the trusted names, so
-``set_custom_exc``, a replaced ``showtraceback`` or a patched ``np.allclose`` change nothing.
+Trusted setup cells run in both processes; test cells are compiled and run here after ``guard``
+has rewritten them, so an "always equal" object is still refused with a clear message.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ import builtins
 import json
 import os
 import random
+import signal
 import sys
+import time
 import traceback
+import types
 from typing import Any
 
+from dlkit.grading.codec import ProtocolError
 from dlkit.grading.guard import (
     GUARD_NAME,
     Guard,
@@ -27,6 +34,8 @@ from dlkit.grading.guard import (
     resolve_import,
     rewrite_test,
 )
+from dlkit.grading.remote import Peer, PeerGone, remote_meta
+from dlkit.grading.sources import SourceBook
 
 try:  # the submission may replace these later; keep the originals
     from IPython.core.inputtransformer2 import TransformerManager
@@ -102,8 +111,24 @@ def _describe(error: BaseException) -> dict[str, Any]:
     }
 
 
+def run_cell_source(shell: Any, namespace: dict[str, Any], source: str) -> dict[str, Any] | None:
+    """Run one cell through IPython (or plain ``exec``); the error it raised, described."""
+    if shell is None:
+        try:
+            exec(compile(source, "<cell>", "exec"), namespace)
+        except BaseException as error:
+            return _describe(error)
+        return None
+    try:
+        result = _RUN_CELL(shell, source, store_history=False)
+    except BaseException as error:  # e.g. the submission broke the shell itself
+        return _describe(error)
+    error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
+    return _describe(error) if isinstance(error, BaseException) else None
+
+
 class Harness:
-    """Cell runner bound to one notebook's plan (chapter 00)."""
+    """The tester bound to one notebook's plan and to its student process (chapter 00)."""
 
     def __init__(
         self,
@@ -112,6 +137,8 @@ class Harness:
         cmd_fd: int,
         res_fd: int,
         trusted_dirs: list[str],
+        peer: Peer,
+        student_pid: int,
     ) -> None:
         self.cells = cells
         self.shell = shell
@@ -120,6 +147,11 @@ class Harness:
         self.namespace: dict[str, Any] = (
             shell.user_ns if shell is not None else {"__name__": "__main__"}
         )
+        self.peer = peer
+        self.student_pid = student_pid
+        self.sources = SourceBook()
+        peer.source_of = self.sources.find
+        self.remote_names: dict[str, Any] = {}
         self.state = TrustedState(trusted_dirs)
         self.guard = Guard(self.state)
         self.trusted_imports: dict[str, str] = {}
@@ -149,7 +181,12 @@ class Harness:
             command = self.receive()
             if command is None or command.get("op") != "run":
                 return
-            reply = self.run(int(command["index"]))
+            try:
+                reply = self.run(int(command["index"]))
+            except (PeerGone, ProtocolError) as error:
+                reply = self.student_failed(error)
+            if self.peer.broken is not None and "student_exit" not in reply:
+                reply = self.student_failed(self.peer.broken)
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()
@@ -157,31 +194,71 @@ class Harness:
                     pass
             reply.update(index=command["index"], nonce=command["nonce"])
             self.send(reply)
+            if "student_exit" in reply or "tampered" in reply:
+                return
+
+    def student_failed(self, error: BaseException) -> dict[str, Any]:
+        """The reply when the student process died or broke the protocol (chapter 00)."""
+        if isinstance(error, ProtocolError):
+            return {"ok": False, "error": None, "tampered": f"the student process sent a forged "
+                    f"or malformed message ({str(error)[:200]})"}
+        return {"ok": False, "error": None, "student_exit": self.wait_student()}
+
+    def wait_student(self) -> int | None:
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                pid, status = os.waitpid(self.student_pid, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            if time.monotonic() > deadline:  # alive but closed its socket: end it
+                os.kill(self.student_pid, signal.SIGKILL)
+                deadline = float("inf")
+            time.sleep(0.01)
 
     # -- cells -----------------------------------------------------------------------------
     def run(self, index: int) -> dict[str, Any]:
         cell = self.cells[index]
         if cell["role"] == "test":
             return self.run_test(cell, index)
-        error = self.run_shell(cell["source"])
+        if cell["role"] == "student":
+            self.sources.add(index, cell["source"])
+        reply = self.peer.request("run", index=index)
+        error, exit_now = self.take_student_reply(reply)
         if cell["role"] == "setup":
+            error = run_cell_source(self.shell, self.namespace, cell["source"])
             self.remember_trusted(cell["source"])
-        exit_now = bool(getattr(self.shell, "exit_now", False))
+            exit_now = bool(getattr(self.shell, "exit_now", False))
         return {"ok": error is None and not exit_now, "error": error, "exit_now": exit_now}
 
-    def run_shell(self, source: str) -> dict[str, Any] | None:
-        if self.shell is None:
-            try:
-                exec(compile(source, "<cell>", "exec"), self.namespace)
-            except BaseException as error:
-                return _describe(error)
-            return None
-        try:
-            result = _RUN_CELL(self.shell, source, store_history=False)
-        except BaseException as error:  # e.g. the submission broke the shell itself
-            return _describe(error)
-        error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
-        return _describe(error) if isinstance(error, BaseException) else None
+    def take_student_reply(self, reply: object) -> tuple[dict[str, Any] | None, bool]:
+        if (
+            type(reply) is not dict
+            or type(reply.get("error")) not in (dict, type(None))
+            or type(reply.get("exit_now")) is not bool
+            or type(reply.get("names")) is not dict
+            or type(reply.get("deleted")) is not list
+        ):
+            raise ProtocolError("expected the student process's report of a cell")
+        for name in reply["deleted"]:
+            if type(name) is str and name in self.remote_names:
+                del self.remote_names[name]
+                if name not in self.trusted_values:
+                    self.namespace.pop(name, None)
+        for name, value in reply["names"].items():
+            if type(name) is not str or not name.isidentifier():
+                raise ProtocolError(f"expected a name, got {str(name)[:40]!r}")
+            module = (remote_meta(value) or {}).get("module")
+            if type(module) is str and isinstance(sys.modules.get(module), types.ModuleType):
+                value = sys.modules[module]  # our own copy of a module the student imported
+            self.remote_names[name] = value
+            if name not in self.trusted_values:  # trusted setup code may call student functions
+                self.namespace[name] = value
+        error = reply["error"]
+        error = {k: v for k, v in error.items() if type(k) is str} if error else None
+        return error, reply["exit_now"]
 
     def remember_trusted(self, source: str) -> None:
         imports, names = bound_names(source)
@@ -235,11 +312,29 @@ def _failing_line(error: BaseException, filename: str) -> int | None:
     return line
 
 
-def run_notebook_process(spec: dict[str, Any], shell: Any, cmd_fd: int, res_fd: int) -> None:
-    """Entry point of the notebook process once it is confined (chapter 00)."""
+def run_notebook_process(
+    spec: dict[str, Any], shell: Any, cmd_fd: int, res_fd: int, peer: Peer, student_pid: int
+) -> None:
+    """Entry point of the tester once it is confined and its student process forked (chapter 00)."""
     seed_everything(int(spec.get("seed", 0)))
-    harness = Harness(spec["cells"], shell, cmd_fd, res_fd, spec.get("trusted_dirs", []))
+    scratch = os.getcwd()
+    # Imports here come only from trusted places, never from a file the student wrote in scratch.
+    sys.path[:] = [p for p in sys.path if p and os.path.isabs(p) and not _under(p, scratch)]
+    harness = Harness(
+        spec["cells"], shell, cmd_fd, res_fd, spec.get("trusted_dirs", []), peer, student_pid
+    )
     harness.serve()
 
 
-__all__ = ["Harness", "make_shell", "run_notebook_process", "seed_everything"]
+def _under(path: str, root: str) -> bool:
+    path, root = os.path.realpath(path), os.path.realpath(root)
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+__all__ = [
+    "Harness",
+    "make_shell",
+    "run_cell_source",
+    "run_notebook_process",
+    "seed_everything",
+]

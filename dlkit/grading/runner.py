@@ -399,6 +399,14 @@ class Runner:
             return
         assert run.current is not None
         run.nonce = None
+        if "tampered" in message:  # the tester caught the student process breaking the protocol
+            self._tampered(run, str(message["tampered"])[:500])
+            return
+        if "student_exit" in message:  # the student process ended while running this cell
+            code = message["student_exit"]
+            self._ended_in_cell(run, code if type(code) is int else None)
+            self._kill(run)
+            return
         record = run.result.cells[run.current]
         record.ran = True
         record.error = message.get("error") if isinstance(message.get("error"), dict) else None
@@ -516,28 +524,30 @@ class Runner:
             except (ProcessLookupError, PermissionError):
                 pass
 
+    def _ended_in_cell(self, run: _Active, code: int | None) -> None:
+        """A process ended while a cell was running: os._exit, a crash, a signal."""
+        result = run.result
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            if -code == signal.SIGXCPU:
+                result.fail("timeout", f"CPU time limit exceeded{self._where(run)}")
+            elif -code == signal.SIGKILL:
+                result.fail("crash", f"killed by {name} (out of memory?){self._where(run)}")
+            else:
+                result.fail("crash", f"the notebook process crashed ({name}){self._where(run)}")
+        else:
+            result.fail(
+                "exit",
+                f"the notebook process exited (os._exit or exit, code {code}){self._where(run)}",
+            )
+
     def _finish(self, run: _Active) -> None:
         if run.cmd_w >= 0:
             os.close(run.cmd_w)
             run.cmd_w = -1
         result = run.result
         if not result.fatal and run.current is not None:
-            # The process ended while a cell was running: os._exit, a crash, a signal.
-            code = run.exit_code
-            if code is not None and code < 0:
-                name = signal.Signals(-code).name
-                if -code == signal.SIGXCPU:
-                    result.fail("timeout", f"CPU time limit exceeded{self._where(run)}")
-                elif -code == signal.SIGKILL:
-                    result.fail("crash", f"killed by {name} (out of memory?){self._where(run)}")
-                else:
-                    result.fail("crash", f"the notebook process crashed ({name}){self._where(run)}")
-            else:
-                result.fail(
-                    "exit",
-                    f"the notebook process exited (os._exit or exit, code {code})"
-                    f"{self._where(run)}",
-                )
+            self._ended_in_cell(run, run.exit_code)
         if not result.fatal and not run.ready:
             result.fail(
                 "sandbox",

@@ -5,11 +5,13 @@ start-up and ``import torch`` are paid here once; each submission then costs a `
 
 Per request (a JSON job file and four pipe ends passed over the Unix socket)::
 
-    zygote ──fork──> worker (enters namespaces) ──fork──> notebook process (PID 1, confined)
+    zygote ──fork──> worker (enters namespaces) ──fork──> tester (PID 1, confined)
+                                                           └──fork──> student process
 
 The worker reports the notebook's pid and, when it ends, its exit status on the status pipe;
-the notebook process talks to the grader on the command and result pipes; its stdout and
-stderr go to the output pipe, which the grader caps.
+the tester (``harness``) talks to the grader on the command and result pipes; the student
+process (``student``) runs the submission's cells and has only a socket to the tester. Both
+write to the output pipe, which the grader caps.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import sys
 import traceback
 from typing import Any
 
-from dlkit.grading.harness import make_shell, run_notebook_process
+from dlkit.grading.harness import make_shell, run_notebook_process, seed_everything
+from dlkit.grading.remote import Peer
 from dlkit.grading.sandbox import (
+    PR_SET_DUMPABLE,
     PR_SET_PDEATHSIG,
     Limits,
     SandboxSpec,
@@ -33,6 +37,7 @@ from dlkit.grading.sandbox import (
     kill_descendants,
     prctl,
 )
+from dlkit.grading.student import StudentProcess, drop_capabilities
 
 FD_BASE = 100  # where the notebook process keeps its two channel ends, away from 0-2
 
@@ -81,7 +86,33 @@ def _notebook_process(job: dict[str, Any], shell: Any, fds: list[int]) -> None:
         os._exit(3)
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)
-    run_notebook_process(job, shell, FD_BASE, FD_BASE + 1)
+    tester_end, student_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _student_process(job, shell, tester_end, student_end)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(4)
+        os._exit(0)
+    student_end.close()
+    prctl(PR_SET_DUMPABLE, 0)  # the student process (same uid) may not ptrace us or read our memory
+    peer = Peer(tester_end, trusted=True)
+    run_notebook_process(job, shell, FD_BASE, FD_BASE + 1, peer, pid)
+
+
+def _student_process(
+    job: dict[str, Any], shell: Any, tester_end: socket.socket, student_end: socket.socket
+) -> None:
+    """The student process: no channel to the grader, only its socket to the tester."""
+    tester_end.close()
+    os.close(FD_BASE)
+    os.close(FD_BASE + 1)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if job["isolation"] != "none":
+        drop_capabilities()
+    seed_everything(int(job.get("seed", 0)))
+    StudentProcess(job["cells"], shell, student_end, job.get("trusted_dirs", [])).serve()
 
 
 def _worker(request: dict[str, Any], shell: Any, fds: list[int]) -> None:

@@ -1,0 +1,359 @@
+"""Objects of the other process, reached through a socket as data (chapter 00).
+
+The trusted tester (T) and the student process (S) each hold a ``Peer`` on one socket. A value
+that ``codec`` cannot encode as data crosses as a handle: an integer id in the sender's table,
+wrapped on the other side in a ``Remote``. Calling a ``Remote``, reading or setting one of its
+attributes, indexing it, ``len``, iteration and ``repr`` travel to its owner as requests, which
+answers with data or with further handles. Requests nest: while T waits for a student function,
+S may call back a function the test passed to it, and T answers that first.
+
+The tester's ``Peer`` is ``trusted``: the student process may only call what the tester passed
+to it and read its public attributes; it never reaches a module, a private or dunder attribute,
+or any object the tester did not hand over.
+"""
+
+from __future__ import annotations
+
+import socket
+import types
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from dlkit.grading.codec import (
+    Decoder,
+    Encoder,
+    ProtocolError,
+    _is_tensor,
+    pack,
+    read_message,
+    rebuild_error,
+)
+
+Describe = Callable[[object], dict[str, Any]]
+_UNTRUSTED_OPS = {"call", "getattr", "getitem", "len", "iter", "next", "repr", "str", "bool"}
+
+
+class Opaque:
+    """Wraps a value that must cross as a handle even if it could be data."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
+class PeerGone(ConnectionError):
+    """The other process closed its end (it exited or was killed)."""
+
+
+def _plain_meta(value: object) -> dict[str, Any]:
+    return {"type": type(value).__qualname__, "callable": callable(value)}
+
+
+class Peer:
+    """One end of the tester/student socket: requests, replies and the table of handles."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        trusted: bool,
+        describe: Describe = _plain_meta,
+        handlers: dict[str, Callable[[dict[str, Any], list[bytes]], Any]] | None = None,
+    ) -> None:
+        self.sock = sock
+        self.trusted = trusted
+        self.describe = describe
+        self.handlers = dict(handlers or {})
+        self.exports: dict[int, object] = {}
+        self._export_ids: dict[int, int] = {}  # id(object) -> handle, so one object, one handle
+        self._next_request = 0
+        self.source_of: Callable[[dict[str, Any]], object] | None = None  # T: getsource support
+        self.broken: BaseException | None = None  # set once the other side misbehaved or died
+
+    # -- framing ---------------------------------------------------------------------------
+    def _read(self, size: int) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            chunk = self.sock.recv(min(size - len(data), 1 << 20))
+            if not chunk:
+                raise PeerGone("the other process ended")
+            data += chunk
+        return bytes(data)
+
+    def send(self, header: dict[str, Any], buffers: list[bytes]) -> None:
+        try:
+            self.sock.sendall(pack(header, buffers))
+        except OSError as error:
+            self.broken = self.broken or PeerGone(str(error))
+            raise PeerGone(f"the other process ended ({error})") from error
+
+    def receive(self) -> tuple[dict[str, Any], list[bytes]]:
+        try:
+            return read_message(self._read)
+        except (PeerGone, ProtocolError) as error:
+            self.broken = self.broken or error
+            raise
+
+    # -- codec -----------------------------------------------------------------------------
+    def encode(self, value: object) -> tuple[list[Any], list[bytes]]:
+        encoder = Encoder(self._handle_for)
+        tree = encoder.encode(value)
+        return tree, encoder.buffers
+
+    def _handle_for(self, value: object) -> list[Any]:
+        if type(value) is Opaque:
+            value = value.value
+        if type(value) is Remote and object.__getattribute__(value, "_peer") is self:
+            return ["back", object.__getattribute__(value, "_id")]
+        if self.trusted and isinstance(value, types.ModuleType):
+            raise TypeError("the tester does not hand modules to student code")
+        key = id(value)
+        handle = self._export_ids.get(key)
+        if handle is None or self.exports.get(handle) is not value:
+            handle = len(self.exports) + 1
+            self.exports[handle] = value
+            self._export_ids[key] = handle
+        return ["ref", handle, self.describe(value)]
+
+    def decode(self, tree: object, buffers: list[bytes]) -> Any:
+        return Decoder(buffers, self._object_for).decode(tree)
+
+    def _object_for(self, tree: list[Any]) -> object:
+        if len(tree) < 2 or type(tree[1]) is not int:
+            raise ProtocolError("expected a handle id")
+        if tree[0] == "back":
+            if tree[1] not in self.exports:
+                raise ProtocolError(f"no object with handle {tree[1]} was handed over")
+            return self.exports[tree[1]]
+        meta = tree[2] if len(tree) > 2 and type(tree[2]) is dict else {}
+        return Remote(self, tree[1], meta)
+
+    # -- requests --------------------------------------------------------------------------
+    def request(self, op: str, **fields: Any) -> Any:
+        """Ask the other process for ``op``; serve its nested requests until the reply."""
+        self._next_request += 1
+        rid = self._next_request
+        values = fields.pop("values", None)
+        tree, buffers = self.encode(values)
+        self.send({"op": op, "rid": rid, "values": tree, **fields}, buffers)
+        while True:
+            header, buffers = self.receive()
+            if "reply" not in header:
+                self.serve_one(header, buffers)
+                continue
+            try:
+                if header["reply"] != rid:
+                    raise ProtocolError(f"expected the reply to request {rid}, got {header['reply']!r}")
+                if "error" not in header:
+                    return self.decode(header.get("value"), buffers)
+            except ProtocolError as error:
+                self.broken = self.broken or error
+                raise
+            error = header["error"] if type(header["error"]) is dict else {}
+            raise rebuild_error(error.get("ename"), error.get("evalue"))
+
+    def serve_one(self, header: dict[str, Any], buffers: list[bytes]) -> None:
+        rid = header.get("rid")
+        try:
+            if type(rid) is not int:
+                raise ProtocolError("expected a request with an integer id")
+            value = self.dispatch(header, buffers)
+            tree, out = self.encode(value)
+            reply: dict[str, Any] = {"reply": rid, "value": tree}
+        except (PeerGone, ProtocolError) as error:
+            self.broken = self.broken or error
+            raise
+        except BaseException as error:  # reported to the caller, raised there
+            try:
+                message = str(error)[:2000]
+            except BaseException:
+                message = "<unprintable>"
+            reply, out = {"reply": rid, "error": {"ename": type(error).__name__, "evalue": message}}, []
+        self.send(reply, out)
+
+    def serve_forever(self) -> None:
+        """Answer requests until the other process closes the socket (the student process)."""
+        while True:
+            try:
+                header, buffers = self.receive()
+                self.serve_one(header, buffers)
+            except PeerGone:
+                return
+
+    def dispatch(self, header: dict[str, Any], buffers: list[bytes]) -> Any:
+        op = header.get("op")
+        if op in self.handlers:
+            return self.handlers[op](header, buffers)
+        if self.trusted and op not in _UNTRUSTED_OPS:
+            raise PermissionError(f"the tester does not allow {op!r} from student code")
+        target = self.exports.get(header.get("target"))  # type: ignore[arg-type]
+        if target is None:
+            raise ProtocolError(f"no object with handle {header.get('target')!r} was handed over")
+        values = self.decode(header.get("values"), buffers)
+        name = header.get("name")
+        if op in ("getattr", "setattr"):
+            if type(name) is not str or (self.trusted and name.startswith("_")):
+                raise AttributeError(f"attribute {name!r} is not available to student code")
+        if op == "call":
+            args, kwargs = values
+            result = target(*args, **kwargs)  # type: ignore[operator]
+            return [result, [args, kwargs]]  # the arguments go back: the caller sees mutations
+        if op == "getattr":
+            result = getattr(target, name)  # type: ignore[arg-type]
+            if self.trusted and isinstance(result, types.ModuleType):
+                raise AttributeError(f"attribute {name!r} is a module")
+            return result
+        if op == "setattr":
+            setattr(target, name, values)  # type: ignore[arg-type]
+            return None
+        if op == "getitem":
+            return target[values]  # type: ignore[index]
+        if op == "setitem":
+            target[values[0]] = values[1]  # type: ignore[index]
+            return None
+        if op == "len":
+            return len(target)  # type: ignore[arg-type]
+        if op == "iter":
+            return iter(target)  # type: ignore[call-overload]
+        if op == "next":
+            return next(target)  # type: ignore[call-overload]
+        if op in ("repr", "str", "bool"):
+            return {"repr": repr, "str": str, "bool": bool}[op](target)
+        raise ProtocolError(f"expected a known request, got {op!r}")
+
+
+def sync(old: object, new: object) -> None:
+    """Copy what the other process did to an argument back into our own object (chapter 00)."""
+    if type(old) is np.ndarray and type(new) is np.ndarray:
+        if old.shape == new.shape and old.dtype == new.dtype and old.flags.writeable:
+            if not np.array_equal(old, new, equal_nan=old.dtype.kind in "fc"):
+                old[...] = new
+    elif _is_tensor(old) and _is_tensor(new):
+        if old.shape == new.shape and old.dtype == new.dtype:  # type: ignore[attr-defined]
+            if not bool((old.detach() == new.detach()).all()):  # type: ignore[attr-defined]
+                import torch
+
+                with torch.no_grad():
+                    old.copy_(new)  # type: ignore[attr-defined]
+    elif type(old) is list and type(new) is list:
+        if len(old) != len(new):
+            old[:] = new
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            old[i] = _merged(a, b)
+    elif type(old) is dict and type(new) is dict:
+        for key in [k for k in old if k not in new]:
+            del old[key]
+        for key, value in new.items():
+            old[key] = _merged(old[key], value) if key in old else value
+    elif type(old) is tuple and type(new) is tuple and len(old) == len(new):
+        for a, b in zip(old, new, strict=True):
+            sync(a, b)
+
+
+def _merged(old: object, new: object) -> object:
+    """``old`` updated in place when it can be (arrays, lists, dicts), else ``new``."""
+    if old is new:
+        return old
+    same_kind = type(old) is type(new) or (_is_tensor(old) and _is_tensor(new))
+    if same_kind and (type(old) in (list, dict) or _is_tensor(old) or (
+        type(old) is np.ndarray and old.shape == new.shape and old.dtype == new.dtype  # type: ignore[attr-defined]
+    )):
+        if _is_tensor(old) and (old.shape != new.shape or old.dtype != new.dtype):  # type: ignore[attr-defined]
+            return new
+        sync(old, new)
+        return old
+    return new
+
+
+class Remote:
+    """An object that lives in the other process; every use is a request (chapter 00)."""
+
+    __slots__ = ("_peer", "_id", "_meta")
+
+    def __init__(self, peer: Peer, handle: int, meta: dict[str, Any]) -> None:
+        object.__setattr__(self, "_peer", peer)
+        object.__setattr__(self, "_id", handle)
+        object.__setattr__(self, "_meta", meta)
+
+    def _ask(self, op: str, **fields: Any) -> Any:
+        peer: Peer = object.__getattribute__(self, "_peer")
+        return peer.request(op, target=object.__getattribute__(self, "_id"), **fields)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "__wrapped__":  # inspect.getsource follows it: the submitted cell's text
+            peer: Peer = object.__getattribute__(self, "_peer")
+            source = peer.source_of(object.__getattribute__(self, "_meta")) if peer.source_of else None
+            if source is None:
+                raise AttributeError(name)
+            return source
+        meta = object.__getattribute__(self, "_meta")
+        if name in ("__name__", "__qualname__") and type(meta.get("qualname")) is str:
+            return meta["qualname"].rsplit(".", 1)[-1] if name == "__name__" else meta["qualname"]
+        if name.startswith("__") and name.endswith("__"):
+            # numpy and others probe dunders (__array_interface__): never let the owner answer
+            raise AttributeError(name)
+        return self._ask("getattr", name=name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        self._ask("setattr", name=name, values=value)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        result, (new_args, new_kwargs) = self._ask("call", values=[list(args), kwargs])
+        for old, new in zip(args, new_args, strict=False):
+            sync(old, new)
+        for key, old in kwargs.items():
+            if key in new_kwargs:
+                sync(old, new_kwargs[key])
+        return result
+
+    def __getitem__(self, key: object) -> Any:
+        return self._ask("getitem", values=key)
+
+    def __setitem__(self, key: object, value: object) -> None:
+        self._ask("setitem", values=[key, value])
+
+    def __len__(self) -> int:
+        size = self._ask("len")
+        if type(size) is not int or size < 0:
+            raise TypeError(f"expected len() to be a non-negative int, got {type(size).__name__}")
+        return size
+
+    def __iter__(self) -> Any:
+        return self._ask("iter")
+
+    def __next__(self) -> Any:
+        return self._ask("next")
+
+    def __bool__(self) -> bool:
+        truth = self._ask("bool")
+        if type(truth) is not bool:
+            raise TypeError(f"expected bool() to give a bool, got {type(truth).__name__}")
+        return truth
+
+    def __repr__(self) -> str:
+        text = self._ask("repr")
+        return text if type(text) is str else "<remote object>"
+
+    def __str__(self) -> str:
+        text = self._ask("str")
+        return text if type(text) is str else "<remote object>"
+
+    def __eq__(self, other: object) -> bool:  # identity only: the owner's __eq__ never decides
+        return self is other
+
+    def __hash__(self) -> int:
+        return object.__hash__(self)
+
+
+def remote_meta(value: object) -> dict[str, Any] | None:
+    """The owner's description of a ``Remote`` (type name, qualname, forged dunder), or None."""
+    if type(value) is not Remote:
+        return None
+    meta = object.__getattribute__(value, "_meta")
+    return meta if type(meta) is dict else {}
+
+
+__all__ = ["Opaque", "Peer", "PeerGone", "Remote", "remote_meta", "sync"]
