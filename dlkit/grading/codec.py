@@ -65,7 +65,10 @@ class Encoder:
         if kind is bool:
             return ["bool", value]
         if kind is int:
-            return ["int", str(value)]
+            text = str(value)
+            if len(text) > MAX_INT_DIGITS:
+                raise ValueError(f"expected an int of at most {MAX_INT_DIGITS} digits, got {len(text)}")
+            return ["int", text]
         if kind is float:
             return ["float", float.hex(value)]  # type: ignore[arg-type]
         if kind is complex:
@@ -149,8 +152,10 @@ class Decoder:
                 if type(pair) is not list or len(pair) != 2:
                     raise ProtocolError("expected [key, value] pairs in a dict")
                 key = self.decode(pair[0], depth + 1)
-                if type(key) not in (str, int, float, bool, tuple, bytes, type(None)):
-                    raise ProtocolError(f"expected a plain dict key, got {type(key).__name__}")
+                try:  # our own decoded objects: hashing them runs no foreign code
+                    hash(key)
+                except TypeError as error:
+                    raise ProtocolError(f"expected a hashable dict key, got {type(key).__name__}") from error
                 result[key] = self.decode(pair[1], depth + 1)
             return result
         if tag == "array":

@@ -72,6 +72,7 @@ class Peer:
         self._next_request = 0
         self.source_of: Callable[[dict[str, Any]], object] | None = None  # T: getsource support
         self.broken: BaseException | None = None  # set once the other side misbehaved or died
+        self.after_request: Callable[[], None] = lambda: None  # the student flushes its output
 
     # -- framing ---------------------------------------------------------------------------
     def _read(self, size: int) -> bytes:
@@ -172,6 +173,7 @@ class Peer:
             except BaseException:
                 message = "<unprintable>"
             reply, out = {"reply": rid, "error": {"ename": type(error).__name__, "evalue": message}}, []
+        self.after_request()
         self.send(reply, out)
 
     def serve_forever(self) -> None:

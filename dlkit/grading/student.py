@@ -31,8 +31,8 @@ _NAME_DATA_BYTES = 16 << 20
 def drop_capabilities() -> None:
     """Give up every capability, so the student process cannot ptrace the tester (chapter 00).
 
-    Under ``"userns"`` isolation the process is root of its user namespace; without its
-    capabilities it cannot read the tester's memory (the tester is not dumpable).
+    Under ``"userns"`` isolation (or ``"none"`` run as root) the process is root; without its
+    capabilities it cannot ptrace the tester or read its memory (the tester is not dumpable).
     """
     libc = ctypes.CDLL(None, use_errno=True)
     for cap in range(_CAP_LAST + 1):
@@ -66,6 +66,15 @@ def _small_data(value: object) -> bool:
     return False
 
 
+def _flush() -> None:
+    """Output printed while answering a request belongs to the cell that made it."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # the submission may have replaced or closed them
+            pass
+
+
 class StudentProcess:
     """Runs submission cells on the tester's request and serves its object requests."""
 
@@ -74,12 +83,16 @@ class StudentProcess:
         from dlkit.grading.harness import run_cell_source
 
         self._run_cell_source = run_cell_source
+        for cell in cells:  # in place: the job dict in our parents' frames holds the same cells
+            if cell.get("role") == "test":
+                cell["source"], cell["hidden_lines"] = "", []  # hidden tests never reach us
         self.cells = cells
         self.shell = shell
         self.namespace: dict[str, Any] = shell.user_ns if shell is not None else {"__name__": "__main__"}
         self.state = TrustedState(trusted_dirs)
         self.seen: dict[str, object] = {}
         self.peer = Peer(sock, trusted=False, describe=self.describe, handlers={"run": self.on_run})
+        self.peer.after_request = _flush
 
     def describe(self, value: object) -> dict[str, Any]:
         """What the tester may know of an object it gets as a handle (names, for messages)."""
@@ -99,11 +112,6 @@ class StudentProcess:
         if type(index) is not int or not 0 <= index < len(self.cells):
             raise ValueError(f"expected a cell index below {len(self.cells)}, got {index!r}")
         error = self._run_cell_source(self.shell, self.namespace, self.cells[index]["source"])
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except BaseException:
-                pass
         exit_now = bool(getattr(self.shell, "exit_now", False))
         return {"error": error, "exit_now": exit_now, **self.changed_names()}
 

@@ -100,15 +100,30 @@ for attempt in (
 for rid in range(1, 40):  # replies for requests the tester never made, all "True"
     _peer.sock.sendall(pack({"reply": rid, "value": ["bool", True]}, []))
 """
-# Read or write the tester's memory (its pid is our parent): the tester is not dumpable and
-# the student process holds no capabilities, so the kernel refuses.
-TESTER_MEMORY = """import os
+# Read the tester's memory, ptrace it, or open its result pipe through /proc (its pid is our
+# parent): the tester is not dumpable and the student process holds no capabilities.
+TESTER_MEMORY = """import ctypes, os
 try:
     with open(f"/proc/{os.getppid()}/mem", "rb") as _mem:
         _mem.read(1)
     print("tester memory: readable")
 except OSError as error:
     print("tester memory: refused", type(error).__name__)
+try:
+    os.open(f"/proc/{os.getppid()}/fd/101", os.O_WRONLY)
+    print("tester pipe: opened")
+except OSError as error:
+    print("tester pipe: refused", type(error).__name__)
+_libc = ctypes.CDLL(None, use_errno=True)
+print("ptrace:", "refused" if _libc.ptrace(16, os.getppid(), 0, 0) != 0 else "attached")
+"""
+
+# Look for the test cells' source (hidden tests included) anywhere in the student process.
+FIND_TEST_SOURCE = """import gc
+_needle = "softmax([" + "1000.0"  # from the hidden test; built here so this cell does not hold it
+_found = [o for o in gc.get_objects() if type(o) is dict and o.get("role") == "test" and o.get("source")]
+_found += [o for o in gc.get_objects() if type(o) is str and _needle in o and o is not _needle]
+print("test source found:", len(_found))
 """
 
 
@@ -164,13 +179,21 @@ def test_socket_forgery_is_reported_as_tampering(tmp_path):
     assert "forged" in result.reason
 
 
-def test_the_student_process_cannot_read_the_testers_memory(tmp_path):
+def test_the_student_process_cannot_reach_the_testers_memory_or_pipes(tmp_path):
     result = _grade_with(tmp_path, "correct", TESTER_MEMORY)
     output = "".join(c.output for nb in result.notebooks for c in nb.cells)
     assert "tester memory: refused" in output, output
+    assert "tester pipe: refused" in output and "ptrace: refused" in output, output
     assert result.score == 6.0, result.reason  # an honest submission is not hurt by the probe
 
 
 def test_an_honest_submission_with_a_harmless_harness_probe_keeps_full_marks(tmp_path):
     result = _grade_with(tmp_path, "correct", PATCH_HARNESS)
+    assert result.score == 6.0, result.reason
+
+
+def test_the_student_process_never_holds_the_test_cells(tmp_path):
+    result = _grade_with(tmp_path, "correct", FIND_TEST_SOURCE)
+    output = "".join(c.output for nb in result.notebooks for c in nb.cells)
+    assert "test source found: 0" in output, output
     assert result.score == 6.0, result.reason
