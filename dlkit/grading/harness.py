@@ -136,7 +136,7 @@ class Harness:
         shell: Any,
         cmd_fd: int,
         res_fd: int,
-        trusted_dirs: list[str],
+        state: TrustedState,
         peer: Peer,
         student_pid: int,
     ) -> None:
@@ -152,7 +152,7 @@ class Harness:
         self.sources = SourceBook()
         peer.source_of = self.sources.find
         self.remote_names: dict[str, Any] = {}
-        self.state = TrustedState(trusted_dirs)
+        self.state = state
         self.guard = Guard(self.state)
         self.trusted_imports: dict[str, str] = {}
         self.trusted_values: dict[str, Any] = {}
@@ -313,16 +313,21 @@ def _failing_line(error: BaseException, filename: str) -> int | None:
 
 
 def run_notebook_process(
-    spec: dict[str, Any], shell: Any, cmd_fd: int, res_fd: int, peer: Peer, student_pid: int
+    spec: dict[str, Any],
+    shell: Any,
+    cmd_fd: int,
+    res_fd: int,
+    peer: Peer,
+    student_pid: int,
+    state: TrustedState | None = None,
 ) -> None:
     """Entry point of the tester once it is confined and its student process forked (chapter 00)."""
     seed_everything(int(spec.get("seed", 0)))
     scratch = os.getcwd()
     # Imports here come only from trusted places, never from a file the student wrote in scratch.
     sys.path[:] = [p for p in sys.path if p and os.path.isabs(p) and not _under(p, scratch)]
-    harness = Harness(
-        spec["cells"], shell, cmd_fd, res_fd, spec.get("trusted_dirs", []), peer, student_pid
-    )
+    state = state or TrustedState(spec.get("trusted_dirs", []))
+    harness = Harness(spec["cells"], shell, cmd_fd, res_fd, state, peer, student_pid)
     harness.serve()
 
 

@@ -79,7 +79,7 @@ class StudentProcess:
     """Runs submission cells on the tester's request and serves its object requests."""
 
     def __init__(self, cells: list[dict[str, Any]], shell: Any, sock: socket.socket,
-                 trusted_dirs: list[str]) -> None:
+                 state: TrustedState) -> None:
         from dlkit.grading.harness import run_cell_source
 
         self._run_cell_source = run_cell_source
@@ -89,7 +89,7 @@ class StudentProcess:
         self.cells = cells
         self.shell = shell
         self.namespace: dict[str, Any] = shell.user_ns if shell is not None else {"__name__": "__main__"}
-        self.state = TrustedState(trusted_dirs)
+        self.state = state  # taken before any submission code: classes alive then are library's
         self.seen: dict[str, object] = {}
         self.peer = Peer(sock, trusted=False, describe=self.describe, handlers={"run": self.on_run})
         self.peer.after_request = _flush

@@ -25,6 +25,7 @@ import sys
 import traceback
 from typing import Any
 
+from dlkit.grading.guard import TrustedState
 from dlkit.grading.harness import make_shell, run_notebook_process, seed_everything
 from dlkit.grading.remote import Peer
 from dlkit.grading.sandbox import (
@@ -40,6 +41,24 @@ from dlkit.grading.sandbox import (
 from dlkit.grading.student import StudentProcess, drop_capabilities
 
 FD_BASE = 100  # where the notebook process keeps its two channel ends, away from 0-2
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # as runner sends it
+
+
+class Warm:
+    """What every fork inherits: the IPython shell and the snapshot of the library state.
+
+    The snapshot (every class and library attribute, before any submission runs) costs tens of
+    milliseconds with torch loaded: taken once here, not twice per submission.
+    """
+
+    def __init__(self, shell: Any, trusted_dirs: list[str]) -> None:
+        self.shell = shell
+        self.trusted_dirs = trusted_dirs
+        self.state = TrustedState(trusted_dirs)
+
+    def state_for(self, job: dict[str, Any]) -> TrustedState:
+        dirs = list(job.get("trusted_dirs", []))
+        return self.state if dirs == self.trusted_dirs else TrustedState(dirs)
 
 
 def warm_up(modules: list[str]) -> list[str]:
@@ -59,7 +78,7 @@ def _write_json(fd: int, message: dict[str, Any]) -> None:
         data = data[os.write(fd, data) :]
 
 
-def _notebook_process(job: dict[str, Any], shell: Any, fds: list[int]) -> None:
+def _notebook_process(job: dict[str, Any], warm: Warm, fds: list[int]) -> None:
     cmd_r, res_w, out_w, status_w = fds
     os.close(status_w)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -90,7 +109,7 @@ def _notebook_process(job: dict[str, Any], shell: Any, fds: list[int]) -> None:
     pid = os.fork()
     if pid == 0:
         try:
-            _student_process(job, shell, tester_end, student_end)
+            _student_process(job, warm, tester_end, student_end)
         except BaseException:
             traceback.print_exc()
             os._exit(4)
@@ -98,11 +117,11 @@ def _notebook_process(job: dict[str, Any], shell: Any, fds: list[int]) -> None:
     student_end.close()
     prctl(PR_SET_DUMPABLE, 0)  # the student process (same uid) may not ptrace us or read our memory
     peer = Peer(tester_end, trusted=True)
-    run_notebook_process(job, shell, FD_BASE, FD_BASE + 1, peer, pid)
+    run_notebook_process(job, warm.shell, FD_BASE, FD_BASE + 1, peer, pid, warm.state_for(job))
 
 
 def _student_process(
-    job: dict[str, Any], shell: Any, tester_end: socket.socket, student_end: socket.socket
+    job: dict[str, Any], warm: Warm, tester_end: socket.socket, student_end: socket.socket
 ) -> None:
     """The student process: no channel to the grader, only its socket to the tester."""
     tester_end.close()
@@ -111,10 +130,10 @@ def _student_process(
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     drop_capabilities()  # also under "none" run as root: no ptrace of the tester
     seed_everything(int(job.get("seed", 0)))
-    StudentProcess(job["cells"], shell, student_end, job.get("trusted_dirs", [])).serve()
+    StudentProcess(job["cells"], warm.shell, student_end, warm.state_for(job)).serve()
 
 
-def _worker(request: dict[str, Any], shell: Any, fds: list[int]) -> None:
+def _worker(request: dict[str, Any], warm: Warm, fds: list[int]) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     status_w = fds[3]
@@ -128,7 +147,7 @@ def _worker(request: dict[str, Any], shell: Any, fds: list[int]) -> None:
     pid = os.fork()
     if pid == 0:
         try:
-            _notebook_process(job, shell, fds)
+            _notebook_process(job, warm, fds)
         except BaseException:  # stderr is the output pipe by now: the grader shows this
             traceback.print_exc()
             os._exit(4)
@@ -142,7 +161,7 @@ def _worker(request: dict[str, Any], shell: Any, fds: list[int]) -> None:
     _write_json(status_w, {"exit": os.waitstatus_to_exitcode(status)})
 
 
-def serve(sock: socket.socket, shell: Any) -> None:
+def serve(sock: socket.socket, warm: Warm) -> None:
     """Fork a worker per request until the grader closes the socket (chapter 00)."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
     while True:
@@ -158,7 +177,7 @@ def serve(sock: socket.socket, shell: Any) -> None:
             code = 0
             try:
                 sock.close()
-                _worker(request, shell, fds)
+                _worker(request, warm, fds)
             except BaseException:
                 traceback.print_exc()
                 code = 1
@@ -171,9 +190,9 @@ def serve(sock: socket.socket, shell: Any) -> None:
 def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=int(argv[0]))
     failed = warm_up(json.loads(argv[1]))
-    shell = make_shell()
+    warm = Warm(make_shell(), [PACKAGE_DIR])
     sock.sendall((json.dumps({"ready": True, "failed_imports": failed}) + "\n").encode())
-    serve(sock, shell)
+    serve(sock, warm)
     return 0
 
 
