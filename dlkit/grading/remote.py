@@ -85,8 +85,11 @@ class Peer:
         return bytes(data)
 
     def send(self, header: dict[str, Any], buffers: list[bytes]) -> None:
+        self._send_frame(pack(header, buffers))
+
+    def _send_frame(self, frame: bytes) -> None:
         try:
-            self.sock.sendall(pack(header, buffers))
+            self.sock.sendall(frame)
         except OSError as error:
             self.broken = self.broken or PeerGone(str(error))
             raise PeerGone(f"the other process ended ({error})") from error
@@ -163,7 +166,7 @@ class Peer:
                 raise ProtocolError("expected a request with an integer id")
             value = self.dispatch(header, buffers)
             tree, out = self.encode(value)
-            reply: dict[str, Any] = {"reply": rid, "value": tree}
+            frame = pack({"reply": rid, "value": tree}, out)  # too large: an error, not a crash
         except (PeerGone, ProtocolError) as error:
             self.broken = self.broken or error
             raise
@@ -172,9 +175,10 @@ class Peer:
                 message = str(error)[:2000]
             except BaseException:
                 message = "<unprintable>"
-            reply, out = {"reply": rid, "error": {"ename": type(error).__name__, "evalue": message}}, []
+            error_reply = {"ename": type(error).__name__, "evalue": message}
+            frame = pack({"reply": rid, "error": error_reply}, [])
         self.after_request()
-        self.send(reply, out)
+        self._send_frame(frame)
 
     def serve_forever(self) -> None:
         """Answer requests until the other process closes the socket (the student process)."""

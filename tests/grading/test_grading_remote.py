@@ -176,7 +176,7 @@ def pair():
 
     made = _Pair(
         {"scale": evil_scale, "box": Box(), "check": needs_positive, "custom": raises_custom,
-         "apply": apply, "probe": probe, "guess": guess}
+         "apply": apply, "probe": probe, "guess": guess, "zeros": np.zeros}
     )
     yield made
     made.close()
@@ -248,3 +248,14 @@ def test_source_of_a_student_function_comes_from_the_submitted_cell():
     assert book.find({"qualname": "missing"}) is None
     book.add(5, "def relu(x):\n    return x * (x > 0)\n")  # a later cell redefines it
     assert "x > 0" in inspect.getsource(book.find({"qualname": "relu"}))
+
+
+def test_an_oversized_answer_is_an_error_and_the_channel_survives(pair, monkeypatch):
+    import dlkit.grading.codec as codec
+
+    monkeypatch.setattr(codec, "MAX_MESSAGE", 4096)  # the student side packs its reply with it
+    with pytest.raises(ValueError, match="expected a message of at most"):
+        pair.get("zeros")(1000)  # a small request, an 8000-byte reply
+    monkeypatch.undo()
+    assert pair.get("check")(3) == 3
+    assert pair.tester.broken is None
