@@ -23,7 +23,7 @@ MAX_DEPTH = 64
 MAX_ITEMS = 1 << 20  # containers' items in one message
 MAX_INT_DIGITS = 4000
 _HEADER = struct.Struct("!II")  # JSON length, number of buffers
-_NUMPY_SCALARS = frozenset(np.dtype(c).type for c in "?bhilqBHILQefdgFDG")
+NUMPY_SCALARS = frozenset(np.dtype(c).type for c in "?bhilqBHILQefdgFDG")
 _TORCH_DTYPES = (
     "float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8",
     "bool", "complex64", "complex128",
@@ -40,7 +40,8 @@ def _torch() -> Any:
     return sys.modules.get("torch")
 
 
-def _is_tensor(value: object) -> bool:
+def is_tensor(value: object) -> bool:
+    """True for a plain torch tensor or parameter (never a subclass: those are not data)."""
     torch = _torch()
     return torch is not None and type(value) in (torch.Tensor, torch.nn.Parameter)
 
@@ -85,9 +86,9 @@ class Encoder:
         if kind is np.ndarray and value.dtype.kind in "biufc" and not value.dtype.fields:  # type: ignore[attr-defined]
             array: np.ndarray = value  # type: ignore[assignment]
             return ["array", array.dtype.str, list(array.shape), self._buffer(array.tobytes())]
-        if kind in _NUMPY_SCALARS:
+        if kind in NUMPY_SCALARS:
             return ["scalar", value.dtype.str, self._buffer(value.tobytes())]  # type: ignore[attr-defined]
-        if _is_tensor(value):
+        if is_tensor(value):
             return self._tensor(value, depth)
         return self.handle(value)
 
@@ -199,7 +200,7 @@ class Decoder:
             tensor.requires_grad_(True)
         if grad is not None:
             decoded = self.decode(grad, depth + 1)
-            if not _is_tensor(decoded) or decoded.shape != tensor.shape:
+            if not is_tensor(decoded) or decoded.shape != tensor.shape:
                 raise ProtocolError("expected a gradient of the tensor's shape")
             tensor.grad = decoded.to(tensor.dtype)
         return tensor
@@ -265,4 +266,13 @@ def rebuild_error(ename: object, evalue: object) -> BaseException:
     return RuntimeError(f"{name}: {message}")
 
 
-__all__ = ["Decoder", "Encoder", "ProtocolError", "pack", "read_message", "rebuild_error"]
+__all__ = [
+    "NUMPY_SCALARS",
+    "Decoder",
+    "Encoder",
+    "ProtocolError",
+    "is_tensor",
+    "pack",
+    "read_message",
+    "rebuild_error",
+]

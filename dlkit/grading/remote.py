@@ -25,7 +25,7 @@ from dlkit.grading.codec import (
     Decoder,
     Encoder,
     ProtocolError,
-    _is_tensor,
+    is_tensor,
     pack,
     read_message,
     rebuild_error,
@@ -237,7 +237,7 @@ def sync(old: object, new: object) -> None:
         if old.shape == new.shape and old.dtype == new.dtype and old.flags.writeable:
             if not np.array_equal(old, new, equal_nan=old.dtype.kind in "fc"):
                 old[...] = new
-    elif _is_tensor(old) and _is_tensor(new):
+    elif is_tensor(old) and is_tensor(new):
         if old.shape == new.shape and old.dtype == new.dtype:  # type: ignore[attr-defined]
             if not bool((old.detach() == new.detach()).all()):  # type: ignore[attr-defined]
                 import torch
@@ -263,11 +263,11 @@ def _merged(old: object, new: object) -> object:
     """``old`` updated in place when it can be (arrays, lists, dicts), else ``new``."""
     if old is new:
         return old
-    same_kind = type(old) is type(new) or (_is_tensor(old) and _is_tensor(new))
-    if same_kind and (type(old) in (list, dict) or _is_tensor(old) or (
+    same_kind = type(old) is type(new) or (is_tensor(old) and is_tensor(new))
+    if same_kind and (type(old) in (list, dict) or is_tensor(old) or (
         type(old) is np.ndarray and old.shape == new.shape and old.dtype == new.dtype  # type: ignore[attr-defined]
     )):
-        if _is_tensor(old) and (old.shape != new.shape or old.dtype != new.dtype):  # type: ignore[attr-defined]
+        if is_tensor(old) and (old.shape != new.shape or old.dtype != new.dtype):  # type: ignore[attr-defined]
             return new
         sync(old, new)
         return old

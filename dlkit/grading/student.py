@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dlkit.grading.codec import _NUMPY_SCALARS
+from dlkit.grading.codec import NUMPY_SCALARS
 from dlkit.grading.guard import ARRAY_DUNDERS, COMPARISON_DUNDERS, TRUTH_DUNDERS, TrustedState
 from dlkit.grading.remote import Opaque, Peer
 
@@ -56,7 +56,7 @@ def _small_data(value: object) -> bool:
     if type(value) in _DATA_TYPES:
         return type(value) not in (str, bytes) or len(value) <= _NAME_DATA_BYTES  # type: ignore[arg-type]
     torch = sys.modules.get("torch")
-    if type(value) is np.ndarray or type(value) in _NUMPY_SCALARS or (
+    if type(value) is np.ndarray or type(value) in NUMPY_SCALARS or (
         torch is not None and type(value) in (torch.Tensor, torch.nn.Parameter)
     ):
         try:
