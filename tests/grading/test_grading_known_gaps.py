@@ -126,6 +126,20 @@ _found += [o for o in gc.get_objects() if type(o) is str and _needle in o and o 
 print("test source found:", len(_found))
 """
 
+# The same search through raw memory: freed heap may still hold text the process once read.
+SCAN_OWN_MEMORY = """import ctypes, re
+_needle = ("softmax([" + "1000.0").encode()
+_hits = 0
+with open("/proc/self/maps") as _maps:
+    for _line in _maps:
+        _m = re.match(r"([0-9a-f]+)-([0-9a-f]+) r\\S* [0-9a-f]+ [0-9a-f:]+ \\d+\\s*(.*)", _line)
+        if not _m or _m.group(3).startswith("[v"):  # [vvar], [vsyscall]: not plain memory
+            continue
+        _start, _end = int(_m.group(1), 16), int(_m.group(2), 16)
+        _hits += ctypes.string_at(_start, _end - _start).count(_needle)
+print("test source in memory:", _hits - 1)  # minus this cell's own copy of the needle
+"""
+
 
 def _grade_with(tmp_path, fixture: str, attack: str, before_every_test: bool = False):
     """Grade ``fixture`` with ``attack`` as an extra cell: after the setup cell, or (to replace
@@ -196,4 +210,11 @@ def test_the_student_process_never_holds_the_test_cells(tmp_path):
     result = _grade_with(tmp_path, "correct", FIND_TEST_SOURCE)
     output = "".join(c.output for nb in result.notebooks for c in nb.cells)
     assert "test source found: 0" in output, output
+    assert result.score == 6.0, result.reason
+
+
+def test_the_student_process_memory_never_held_the_test_cells(tmp_path):
+    result = _grade_with(tmp_path, "correct", SCAN_OWN_MEMORY)
+    output = "".join(c.output for nb in result.notebooks for c in nb.cells)
+    assert "test source in memory: 0" in output, output
     assert result.score == 6.0, result.reason
