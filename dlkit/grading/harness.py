@@ -181,6 +181,10 @@ class Harness:
             command = self.receive()
             if command is None or command.get("op") != "run":
                 return
+            if "source" in command:  # a test cell's source arrives only now (see runner)
+                self.cells[int(command["index"])].update(
+                    source=command["source"], hidden_lines=command.get("hidden_lines", [])
+                )
             try:
                 reply = self.run(int(command["index"]))
             except (PeerGone, ProtocolError) as error:

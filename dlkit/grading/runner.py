@@ -258,12 +258,14 @@ class Runner:
         if self.isolation == "none":
             scratch = os.path.join(self.workdir, f"scratch-{self._counter}")
             os.makedirs(scratch)
+        # test cells travel without their source: it reaches the tester with each "run"
+        # command, after the student process was forked, so no student memory ever held it
         cells = [
             {
                 "role": c.role,
-                "source": c.source,
+                "source": "" if c.role == "test" else c.source,
                 "grade_id": c.grade_id,
-                "hidden_lines": sorted(c.trusted.hidden_lines) if c.trusted else [],
+                "hidden_lines": [],
             }
             for c in job.plan.cells
         ]
@@ -462,11 +464,16 @@ class Runner:
         run.current = following[0]
         run.nonce = secrets.token_hex(16)
         run.cell_deadline = time.monotonic() + self.limits.cell_timeout
-        command = (
-            json.dumps({"op": "run", "index": run.current, "nonce": run.nonce}) + "\n"
-        ).encode()
+        message: dict[str, Any] = {"op": "run", "index": run.current, "nonce": run.nonce}
+        planned = run.job.plan.cells[run.current]
+        if planned.role == "test":
+            message["source"] = planned.source
+            message["hidden_lines"] = sorted(planned.trusted.hidden_lines) if planned.trusted else []
+        command = (json.dumps(message) + "\n").encode()
         try:
-            os.write(run.cmd_w, command)  # small: fits the pipe buffer, never blocks
+            # the tester is waiting for exactly this command, so it drains the pipe at once
+            while command:
+                command = command[os.write(run.cmd_w, command) :]
         except OSError:
             pass  # the process is gone; the status pipe will say how
 
