@@ -183,3 +183,29 @@ def test_learner_check_reports_each_task(
     shutil.copy(SUBMISSIONS / "correct.ipynb", notebook)
     assert main(["check", str(notebook)]) == 0
     assert "visible score: 6 / 6" in capsys.readouterr().out
+
+
+def test_a_lab_of_two_notebooks_is_graded_as_one(tmp_path: Path) -> None:
+    source = nbformat.read(str(FIXTURES / "course" / "solutions" / "lab01" / "lab01.ipynb"), 4)
+    course = tmp_path / "two"
+    (course / "source" / "ps2").mkdir(parents=True)
+    for part in ("one", "two"):  # the same tasks twice, under grade ids of their own
+        notebook = nbformat.reads(nbformat.writes(source), 4)
+        for cell in notebook.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if "grade_id" in meta:
+                meta["grade_id"] = f"{part}_{meta['grade_id']}"
+        nbformat.write(notebook, str(course / "source" / "ps2" / f"{part}.ipynb"))
+    assert main(["release", "--course", str(course)]) == 0
+    for student, parts in (("alice", ("one", "two")), ("bob", ("one",))):
+        folder = course / "submitted" / student / "ps2"
+        folder.mkdir(parents=True)
+        for part in parts:  # the solutions themselves: every test passes
+            shutil.copy(course / "source" / "ps2" / f"{part}.ipynb", folder / f"{part}.ipynb")
+    results = grade(course / "submitted", "ps2", course, jobs=2, limits=FAST, out=tmp_path / "out",
+                    progress=False, log=lambda _: None)
+    by_student = {r.student: r for r in results}
+    full = by_student["alice"].max_score
+    assert by_student["alice"].score == full > 0
+    assert by_student["bob"].max_score == full and by_student["bob"].score == full / 2
+    assert "two" in by_student["bob"].reason, by_student["bob"].reason
