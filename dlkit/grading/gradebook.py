@@ -25,10 +25,12 @@ from nbgrader.preprocessors import (
     LockCells,
     SaveCells,
 )
-from sqlalchemy.exc import SAWarning
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SAWarning, SQLAlchemyError
 
 from dlkit.grading.course import Course, SourceNotebook
 from dlkit.grading.results import NotebookResult, SubmissionResult
+from dlkit.grading.runner import GraderError
 from dlkit.grading.sandbox import python_executable_dir
 
 
@@ -69,6 +71,11 @@ def open_gradebook(db_url: str) -> Gradebook:
     try:
         with tools_on_path():
             return Gradebook(db_url)
+    except (ImportError, SQLAlchemyError) as error:  # no driver, server down, bad URL
+        shown = make_url(db_url).render_as_string(hide_password=True)
+        hint = " (PostgreSQL needs a driver: pip install psycopg2-binary, URL postgresql+psycopg2://...)" \
+            if isinstance(error, ImportError) else ""
+        raise GraderError(f"cannot open the gradebook {shown}: {type(error).__name__}: {error}{hint}") from None
     finally:
         nbgrader_api.get_alembic_version = original
 

@@ -132,6 +132,11 @@ def test_grader_failures_exit_2_with_a_reason(
     assert code == 2 and "lab99" in capsys.readouterr().err
     code = main(["grade", str(tmp_path / "nothing"), "--lab", "lab01", "--course", str(course)])
     assert code == 2 and "expected submissions" in capsys.readouterr().err
+    unreachable = f"sqlite:///{tmp_path / 'no-such-dir' / 'gradebook.db'}"
+    code = main(["grade", str(tmp_path / "submitted"), "--lab", "lab01", "--course", str(course),
+                 "--db", unreachable, "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot open the gradebook" in err and "no-such-dir" in err, err
 
 
 def _sleepers() -> int:
