@@ -184,7 +184,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--db",
         default=None,
         metavar="URL",
-        help="gradebook SQLAlchemy URL, e.g. postgresql://user@host/course "
+        help="gradebook SQLAlchemy URL, e.g. postgresql+psycopg2://user@host/course "
         "(default: the course's, sqlite:///COURSE/gradebook.db)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
