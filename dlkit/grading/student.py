@@ -83,10 +83,7 @@ class StudentProcess:
         from dlkit.grading.harness import run_cell_source
 
         self._run_cell_source = run_cell_source
-        for cell in cells:  # in place: the job dict in our parents' frames holds the same cells
-            if cell.get("role") == "test":
-                cell["source"], cell["hidden_lines"] = "", []  # hidden tests never reach us
-        self.cells = cells
+        self.cells = cells  # test cells come without source: the runner sends it to the tester only
         self.shell = shell
         self.namespace: dict[str, Any] = shell.user_ns if shell is not None else {"__name__": "__main__"}
         self.state = state  # taken before any submission code: classes alive then are library's
