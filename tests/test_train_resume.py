@@ -132,3 +132,29 @@ def test_not_a_checkpoint_is_a_clear_error(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
     with pytest.raises(CheckpointMismatch, match="format 'dlkit.train/1'"):
         trainer.load(tmp_path / "plain.pt")
+
+
+def test_a_run_killed_between_epochs_resumes_bit_identically_in_a_new_process(tmp_path):
+    """Both halves run in their own Python processes, as after a real interruption."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from test_train_resume import make_run
+trainer, loader, val = make_run({seed}, True)
+trainer.fit(loader, val, epochs={epochs}, checkpoint={path!r}, resume=True)
+torch.save(trainer.model.state_dict(), {out!r})
+"""
+    checkpoint = str(tmp_path / "run.pt")
+    for seed, epochs in ((0, STOP_AT), (7, EPOCHS)):
+        code = script.format(tests=str(Path(__file__).parent), seed=seed, epochs=epochs,
+                             path=checkpoint, out=str(tmp_path / "final.pt"))
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+    straight, loader, val = make_run(0, True)
+    straight.fit(loader, val, epochs=EPOCHS)
+    final = torch.load(tmp_path / "final.pt", weights_only=True)
+    for name, p in straight.model.state_dict().items():
+        assert torch.equal(p, final[name]), name

@@ -150,8 +150,8 @@ class Trainer:
                 size = len(target) if hasattr(target, "__len__") else 1
                 seen += size
                 totals["loss"] += value * size
-                for name, fn in self.metrics.items():
-                    totals[name] += float(fn(output.detach(), target)) * size
+                for name, fn in self.metrics.items():   # in float32: numpy has no bfloat16
+                    totals[name] += float(fn(output.detach().float(), target)) * size
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(epoch=self.epoch + 1, loss=f"{totals['loss'] / seen:.4f}")
