@@ -185,7 +185,11 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntOrPair = 1, padding
                 grad_w += (cols @ g_images.swapaxes(-1, -2)).sum(axis=0).swapaxes(-1, -2)
             if grad_x is not None:   # ∂L/∂x = col2im(Wᵀ g)
                 shape = (len(g_images), *x.shape[1:])
-                cols_grad = (w3.swapaxes(-1, -2) @ g_images).reshape(len(g_images), -1, ho * wo)
+                w_t = w3.swapaxes(-1, -2)
+                # one output channel per group (depthwise): Wᵀ g is an outer product, and a
+                # broadcast multiply does it several times faster than a matmul with K = 1
+                cols_grad = w_t * g_images if og == 1 else w_t @ g_images
+                cols_grad = cols_grad.reshape(len(g_images), -1, ho * wo)
                 grad_x[images] = col2im(cols_grad, shape, (kh, kw), stride, padding, dilation)
         if grad_w is not None:
             weight._accumulate(grad_w.reshape(weight.shape))
