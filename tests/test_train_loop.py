@@ -234,3 +234,20 @@ def test_a_gpu_checkpoint_with_a_scaler_resumes(tmp_path):
                     device="cuda", precision="fp16", progress=False, plot=False)
     again.fit(regression_loader(), epochs=2, checkpoint=tmp_path / "gpu.pt", resume=True)
     assert again.epoch == 2 and again.scaler.get_scale() > 0
+
+
+def test_a_loader_without_a_length_steps_its_last_partial_group():
+    """A generator of batches (no len): accumulate=3 over 5 batches steps after 3, then after 2."""
+    dlkit.seed(0)
+    a, b = nn.Linear(4, 1), nn.Linear(4, 1)
+    b.load_state_dict(a.state_dict())
+    batches = list(regression_loader(n=40, batch_size=8))
+    trainer_for(a, accumulate=3).fit((batch for batch in batches), epochs=1)
+    opt = torch.optim.SGD(b.parameters(), lr=0.05)
+    for group in (batches[:3], batches[3:]):
+        opt.zero_grad()
+        for X, y in group:               # without a length the loop divides by accumulate
+            (F.mse_loss(b(X), y) / 3).backward()
+        opt.step()
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)

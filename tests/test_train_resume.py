@@ -158,3 +158,17 @@ torch.save(trainer.model.state_dict(), {out!r})
     final = torch.load(tmp_path / "final.pt", weights_only=True)
     for name, p in straight.model.state_dict().items():
         assert torch.equal(p, final[name]), name
+
+
+def test_a_float16_checkpoint_continues_in_float32_without_its_scaler(tmp_path):
+    """A GPU run (float16, with a grad scaler) resumed on a CPU: the scale factor is dropped."""
+    trainer, loader, val = make_run(0, True)
+    trainer.fit(loader, val, epochs=1)
+    state = trainer.state_dict(loader)
+    state["scaler"] = {"scale": 1024.0, "growth_factor": 2.0, "backoff_factor": 0.5,
+                       "growth_interval": 2000, "_growth_tracker": 0}
+    from dlkit.train import save_checkpoint
+    save_checkpoint(tmp_path / "gpu.pt", state)
+    again, loader, val = make_run(3, True)
+    again.fit(loader, val, epochs=2, checkpoint=tmp_path / "gpu.pt", resume=True)
+    assert again.epoch == 2 and again.scaler is None

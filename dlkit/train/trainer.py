@@ -43,13 +43,22 @@ Metric = Callable[[torch.Tensor, torch.Tensor], float]
 PLATEAU = torch.optim.lr_scheduler.ReduceLROnPlateau
 
 
+def _length(loader: Any) -> int | None:
+    """Batches per epoch, or None for a loader that does not know (an IterableDataset)."""
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
 class Trainer:
     """Train ``model`` with ``optimizer`` on ``loss_fn`` (chapter 11).
 
     ``device``: where to train (default ``dlkit.device()``). ``precision``: "auto" (bf16 or
     fp16 + grad scaler on CUDA, fp32 elsewhere), "bf16", "fp16" or "fp32".
     ``clip_grad_norm``: clip the global gradient norm to this value (the epoch's mean norm before
-    clipping is logged as ``grad_norm``). ``accumulate``: micro-batches per optimizer step.
+    clipping is logged as ``grad_norm``). ``accumulate``: micro-batches per optimizer step (a
+    short last group is averaged over its own size when the loader has a length).
     ``metrics``: name → f(output, target) → float, averaged over the epoch weighted by batch size.
     ``scheduler_step``: "epoch" or "batch". ``progress``: a tqdm bar (notebook or terminal).
     ``plot``: live curves; None means only inside a notebook.
@@ -128,7 +137,7 @@ class Trainer:
         self.model.train(train)
         totals = {"loss": 0.0, **{name: 0.0 for name in self.metrics}}
         seen, norms = 0, []
-        n_batches = len(loader) if hasattr(loader, "__len__") else None
+        n_batches = _length(loader)
         pending = 0                                     # micro-batches since the last step
         with torch.set_grad_enabled(train):
             for i, batch in enumerate(loader):
@@ -188,7 +197,7 @@ class Trainer:
         if self.progress and self.epoch < epochs:
             from tqdm.auto import tqdm
 
-            per_epoch = len(train_loader) if hasattr(train_loader, "__len__") else None
+            per_epoch = _length(train_loader)
             total = None if per_epoch is None else per_epoch * (epochs - self.epoch)
             bar = tqdm(total=total, desc="training", unit="batch")
         try:
@@ -246,15 +255,18 @@ class Trainer:
 
     def load(self, path: str | os.PathLike[str], train_loader: Any = None) -> None:
         """Load a checkpoint saved by :meth:`save` into this trainer: weights, optimizer,
-        scheduler, scaler, history, callbacks, random generators and the epoch count."""
+        scheduler, scaler, history, callbacks, random generators and the epoch count.
+
+        A checkpoint saved on another device loads too (a GPU run continued on the CPU); it
+        resumes bit-identically only on the device and precision it was saved with."""
         state = load_checkpoint(path, map_location=self.device)
         check_model_state(state["model"], self.model, state["model_class"])
-        for name, mine in (("scheduler", self.scheduler), ("scaler", self.scaler)):
-            if (state[name] is None) != (mine is None):
-                raise CheckpointMismatch(
-                    f"expected a checkpoint {'with' if mine is not None else 'without'} a {name} "
-                    f"(this trainer has {'one' if mine is not None else 'none'}), found one "
-                    f"{'without' if state[name] is None else 'with'}")
+        if (state["scheduler"] is None) != (self.scheduler is None):
+            mine = self.scheduler is not None
+            raise CheckpointMismatch(
+                f"expected a checkpoint {'with' if mine else 'without'} a scheduler (this trainer "
+                f"has {'one' if mine else 'none'}), found one "
+                f"{'without' if state['scheduler'] is None else 'with'}")
         if len(state["callbacks"]) != len(self.callbacks):
             raise CheckpointMismatch(f"expected state for {len(self.callbacks)} callbacks, found "
                                      f"{len(state['callbacks'])} in {path}")
@@ -266,7 +278,9 @@ class Trainer:
                                      f"optimizer: {error}") from error
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        if self.scaler is not None:
+        # a float16 run resumed in another precision (on the CPU, say) has no use for the
+        # scale factor, and one that starts float16 from an fp32 checkpoint starts a fresh one
+        if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
         for callback, callback_state in zip(self.callbacks, state["callbacks"], strict=True):
             callback.load_state_dict(callback_state)
