@@ -11,8 +11,10 @@ One optimizer step, in order::
         scheduler.step()                  # if it steps per batch
 
 A batch from the loader is ``(input, ..., target)``: the last item is the target, the others go
-to the model. At the end of each epoch: validation, the scheduler's per-epoch step, the history,
-the live curves, the callbacks, and the checkpoint; then the next epoch.
+to the model. A model that returns a tuple (``CharLM``'s ``(logits, state)``) has its first item
+taken as the prediction for the loss and the metrics. At the end of each epoch: validation, the
+scheduler's per-epoch step, the history, the live curves, the callbacks, and the checkpoint;
+then the next epoch.
 """
 from __future__ import annotations
 
@@ -109,6 +111,8 @@ class Trainer:
         inputs, target = self._split(batch)
         with self.precision.autocast():
             output = self.model(*inputs)
+            if isinstance(output, (tuple, list)):   # (prediction, state) from a recurrent model
+                output = output[0]
             if check:
                 check_output_and_target(output, target, self.loss_fn)
             loss = self.loss_fn(output, target)
