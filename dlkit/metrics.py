@@ -1,5 +1,5 @@
-"""Evaluation metrics: accuracy, confusion matrix, precision/recall/F1, ROC/AUC, IoU, Dice
-(chapter 06; IoU and Dice return in chapter 07).
+"""Evaluation metrics: accuracy, confusion matrix, precision/recall/F1, ROC/AUC, IoU, Dice,
+non-maximum suppression (chapter 06; IoU, Dice and NMS return in chapter 07).
 
 Every function accepts numpy arrays, torch tensors (any device; they are copied to the CPU)
 or nested lists, and returns numpy numbers. Labels are integers ``0 … K-1``. Conventions
@@ -234,17 +234,73 @@ def _masks(mask_a: Any, mask_b: Any) -> tuple[np.ndarray, np.ndarray]:
     return a.astype(bool), b.astype(bool)
 
 
-def mask_iou(mask_a: Any, mask_b: Any, empty: float = 1.0) -> float:
+def _per_sample(a: np.ndarray, per_sample: bool) -> tuple[int, ...] | None:
+    """Axes to sum over: all of them, or all but the first (the batch) with ``per_sample``."""
+    if not per_sample:
+        return None
+    if a.ndim < 2:
+        raise ValueError(f"expected masks of shape (N, ...) with per_sample=True, got {a.shape}")
+    return tuple(range(1, a.ndim))
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray, empty: float) -> Any:
+    scores = _safe_divide(numerator.astype(np.float64), denominator, float(empty))
+    return float(scores) if np.ndim(scores) == 0 else scores
+
+
+def mask_iou(mask_a: Any, mask_b: Any, empty: float = 1.0, per_sample: bool = False) -> Any:
     """|A ∩ B| / |A ∪ B| of two binary masks of the same shape (chapters 06, 07).
-    Two empty masks agree perfectly: they score ``empty`` (1 by default)."""
+
+    By default the whole arrays count as one mask (a float). With ``per_sample`` the first axis
+    is the batch: one IoU per image, an array (N,), whose mean is the usual "mean IoU over
+    images". Two empty masks agree perfectly: they score ``empty`` (1 by default), per image."""
     a, b = _masks(mask_a, mask_b)
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else float(empty)
+    axes = _per_sample(a, per_sample)
+    intersection = np.logical_and(a, b).sum(axis=axes)
+    return _ratio(intersection, np.logical_or(a, b).sum(axis=axes), empty)
 
 
-def dice(mask_a: Any, mask_b: Any, empty: float = 1.0) -> float:
+def dice(mask_a: Any, mask_b: Any, empty: float = 1.0, per_sample: bool = False) -> Any:
     """2|A ∩ B| / (|A| + |B|) of two binary masks (chapters 06, 07); equals 2·IoU/(1 + IoU).
-    Two empty masks score ``empty`` (1 by default)."""
+    Two empty masks score ``empty`` (1 by default); ``per_sample`` as in :func:`mask_iou`."""
     a, b = _masks(mask_a, mask_b)
-    total = a.sum() + b.sum()
-    return float(2 * np.logical_and(a, b).sum() / total) if total else float(empty)
+    axes = _per_sample(a, per_sample)
+    intersection = np.logical_and(a, b).sum(axis=axes)
+    return _ratio(2 * intersection, a.sum(axis=axes) + b.sum(axis=axes), empty)
+
+
+def nms(boxes: Any, scores: Any, iou_threshold: float) -> np.ndarray:
+    """Non-maximum suppression (chapter 07), with ``torchvision.ops.nms``'s semantics: visit the
+    boxes from the highest score down; keep a box unless a box kept before it overlaps it with
+    IoU strictly greater than ``iou_threshold``. Returns the kept indices (int64), in decreasing
+    order of score; equal scores are visited in index order (torchvision leaves ties unordered).
+    Boxes are (x0, y0, x1, y1)."""
+    b = _boxes(boxes, "boxes")
+    s = _numpy(scores, "scores").astype(np.float64)
+    if s.shape != (len(b),):
+        raise ValueError(f"expected scores of shape ({len(b)},), one per box, got {s.shape}")
+    if np.isnan(s).any():
+        raise ValueError("expected scores without NaN, got NaN")
+    if not 0 <= iou_threshold <= 1:
+        raise ValueError(f"expected iou_threshold in [0, 1], got {iou_threshold!r}")
+    overlaps = box_iou(b, b)
+    suppressed = np.zeros(len(b), dtype=bool)
+    keep = []
+    for i in np.argsort(-s, kind="stable"):
+        if not suppressed[i]:
+            keep.append(i)
+            suppressed |= overlaps[i] > iou_threshold
+    return np.array(keep, dtype=np.int64)
+
+
+def batched_nms(boxes: Any, scores: Any, labels: Any, iou_threshold: float) -> np.ndarray:
+    """NMS within each class separately (``torchvision.ops.batched_nms``): boxes of different
+    ``labels`` never suppress each other (chapter 07). Kept indices, by decreasing score."""
+    b, s = _boxes(boxes, "boxes"), _numpy(scores, "scores").astype(np.float64)
+    classes = _numpy(labels, "labels")
+    if classes.shape != (len(b),):
+        raise ValueError(f"expected labels of shape ({len(b)},), one per box, got {classes.shape}")
+    keep = [np.flatnonzero(classes == c)[nms(b[classes == c], s[classes == c], iou_threshold)]
+            for c in np.unique(classes)]
+    kept = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
+    return kept[np.lexsort((kept, -s[kept]))].astype(np.int64)   # by score, ties by index

@@ -221,3 +221,30 @@ def test_attention_errors_say_what_was_expected() -> None:
                                      np.zeros((2, 3, 4)), mask=np.ones(4, dtype=bool))
     with pytest.raises(ValueError, match="expected q and k with the same last dimension"):
         scaled_dot_product_attention(np.zeros((3, 4)), np.zeros((3, 5)), np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_sequence_first_cross_attention_with_a_longer_key_matches_torch(case: int) -> None:
+    """batch_first=False: query (L, N, E) = (4, 2, 12), key and value (S, N, E) = (6, 2, 12)."""
+    torch.manual_seed(3)
+    theirs = torch.nn.MultiheadAttention(12, 3, batch_first=False).double()
+    with torch.no_grad():
+        theirs.in_proj_bias.uniform_(-0.5, 0.5)
+        theirs.out_proj.bias.uniform_(-0.5, 0.5)
+    ours = load_torch_weights(MultiHeadAttention(12, 3, batch_first=False), theirs)
+    rng = np.random.default_rng(9)
+    q, kv = rng.normal(size=(4, 2, 12)), rng.normal(size=(6, 2, 12))
+    masks = _cross_attention_masks(rng)[case]
+    if "attn_mask" in masks and masks["attn_mask"].ndim == 3:          # (N·heads, L, S)
+        masks["attn_mask"] = rng.normal(size=(2 * 3, 4, 6))
+    torch_masks = {name: torch.as_tensor(m) for name, m in masks.items()}
+    out = check_layer(lambda q, kv: ours(q, kv, kv, **masks),
+                      lambda q, kv: theirs(q, kv, kv, **torch_masks), q, kv, modules=(ours, theirs))
+    assert out[0].shape == (4, 2, 12) and out[1].shape == (2, 4, 6)
+
+
+def test_sequence_first_batch_mismatch_names_the_layout() -> None:
+    layer = MultiHeadAttention(12, 3, batch_first=False)
+    with pytest.raises(ValueError, match=r"same batch size N \(layout \(L, N, E\) and \(S, N, E\)\), "
+                                         r"got \(4, 2, 12\) and \(6, 3, 12\)"):
+        layer(np.zeros((4, 2, 12)), np.zeros((6, 3, 12)), np.zeros((6, 3, 12)))

@@ -26,6 +26,11 @@ from dlkit.ref.nn.cells import (
 )
 from dlkit.ref.nn.container import Flatten, Identity, Sequential
 from dlkit.ref.nn.conv import Conv2d, col2im, conv2d, conv_output_size, im2col
+from dlkit.ref.nn.conv_transpose import (
+                                    ConvTranspose2d,
+                                    conv_transpose2d,
+                                    conv_transpose_output_size,
+)
 from dlkit.ref.nn.dropout import Dropout
 from dlkit.ref.nn.embedding import Embedding, embedding
 from dlkit.ref.nn.from_torch import load_torch_weights
@@ -45,12 +50,13 @@ from dlkit.ref.nn.positional import PositionalEncoding, sinusoidal_positional_en
 from dlkit.ref.nn.recurrent import GRU, LSTM, RNN, unbind
 
 __all__ = [
-    "GELU", "GRU", "LSTM", "RNN", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout",
+    "GELU", "GRU", "LSTM", "RNN", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout",
     "Embedding", "Flatten", "GRUCell", "Identity", "LSTMCell", "LayerNorm", "LeakyReLU", "Linear",
     "MaxPool2d", "MultiHeadAttention", "PositionalEncoding", "RNNCell", "ReLU", "Sequential",
     "Sigmoid", "Tanh", "affine_sum", "attention_weights", "avg_pool2d", "batch_norm",
     "batch_norm_backward", "batch_norm_composed", "causal_mask", "col2im", "conv2d",
-    "conv_output_size", "embedding", "gru_cell", "gru_hidden", "im2col", "layer_norm",
+    "conv_output_size", "conv_transpose2d", "conv_transpose_output_size",
+    "embedding", "gru_cell", "gru_hidden", "im2col", "layer_norm",
     "load_torch_weights", "lstm_cell", "lstm_state", "max_pool2d", "normalize_backward",
     "padding_mask", "rnn_cell", "scaled_dot_product_attention", "sinusoidal_positional_encoding",
     "unbind",

@@ -174,9 +174,11 @@ class MultiHeadAttention(Module):
         if key.shape != value.shape:
             raise ValueError(f"MultiHeadAttention expected key and value of the same shape, "
                              f"got {key.shape} and {value.shape}")
-        if query.shape[0] != key.shape[0]:
-            raise ValueError(f"MultiHeadAttention expected query and key with the same batch size, "
-                             f"got {query.shape} and {key.shape}")
+        batch = 0 if self.batch_first else 1   # sequence-first inputs are (L, N, E), (S, N, E)
+        if query.shape[batch] != key.shape[batch]:
+            layout = "(N, L, E) and (N, S, E)" if self.batch_first else "(L, N, E) and (S, N, E)"
+            raise ValueError(f"MultiHeadAttention expected query and key with the same batch size "
+                             f"N (layout {layout}), got {query.shape} and {key.shape}")
 
     def _merged_mask(self, n: int, length: int, source: int, key_padding_mask: Any, attn_mask: Any,
                      is_causal: bool) -> Array | None:

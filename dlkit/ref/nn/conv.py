@@ -106,23 +106,42 @@ def _image_chunks(n: int, cols_bytes_per_image: int) -> list[slice]:
     return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
 
+def check_groups(groups: Any, in_channels: int, out_channels: int, who: str) -> int:
+    """``groups`` as an int that divides both channel counts, or a ValueError."""
+    groups = positive_int(groups, f"{who}'s groups")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{who} expected groups to divide both in_channels and out_channels, "
+                         f"got groups={groups} with {in_channels} in and {out_channels} out")
+    return int(groups)
+
+
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntOrPair = 1, padding: IntOrPair = 0,
-           dilation: IntOrPair = 1) -> Tensor:
+           dilation: IntOrPair = 1, groups: int = 1) -> Tensor:
     """2-D cross-correlation (what deep learning calls convolution), as one Tensor op with its
-    own backward (chapter 07). x (N, C, H, W), weight (O, C, kh, kw), bias (O,) or None.
+    own backward (chapter 07). x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,) or None.
+
+    ``groups`` splits the channels into G independent convolutions: output channels
+    g·O/G … (g+1)·O/G − 1 see only input channels g·C/G … (g+1)·C/G − 1, so a grouped layer has
+    G times fewer weights. ``groups = C`` is a depthwise convolution (one filter per channel);
+    followed by a 1×1 convolution it is the depthwise-separable convolution of MobileNet.
+    In im2col terms the rows of the columns come in channel order, so group g's rows are one
+    contiguous block and the layer is G matrix products, one per group (a batched matmul).
 
     The batch goes through im2col a few images at a time (``_image_chunks``): the same matmul
     per image as one im2col of the whole batch, with columns small enough to stay in cache."""
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     if weight.ndim != 4:
-        raise ValueError(f"conv2d expected weight of shape (C_out, C_in, kh, kw), "
+        raise ValueError(f"conv2d expected weight of shape (C_out, C_in/groups, kh, kw), "
                          f"got {weight.shape}")
-    out_channels, in_channels, kh, kw = weight.shape
+    out_channels, group_in, kh, kw = weight.shape
+    in_channels = group_in * positive_int(groups, "conv2d's groups")
     if x.ndim != 4 or x.shape[1] != in_channels:
         hint = " (for one image use x[None])" if x.ndim == 3 else ""
-        raise ValueError(f"conv2d expected input of shape (N, {in_channels}, H, W), "
+        per_group = f" (weight {weight.shape} with groups={groups})" if groups != 1 else ""
+        raise ValueError(f"conv2d expected input of shape (N, {in_channels}, H, W){per_group}, "
                          f"got {x.shape}{hint}")
+    groups = check_groups(groups, in_channels, out_channels, "conv2d")
     if bias is not None and bias.shape != (out_channels,):
         raise ValueError(f"conv2d expected bias of shape ({out_channels},), got {bias.shape}")
     stride, padding = pair(stride, "stride", 1), pair(padding, "padding", 0)
@@ -131,13 +150,20 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntOrPair = 1, padding
     n, _, h, w = x.shape
     ho = conv_output_size(h, kh, stride[0], padding[0], dilation[0])
     wo = conv_output_size(w, kw, stride[1], padding[1], dilation[1])
+    g, og, rows = groups, out_channels // groups, group_in * kh * kw
 
-    dtype = np.result_type(x.dtype, weight.dtype, *(() if bias is None else (bias.dtype,)))
-    w2 = weight.data.reshape(out_channels, -1)                    # (O, C·kh·kw)
-    chunks = _image_chunks(n, w2.shape[1] * ho * wo * dtype.itemsize)
+    dtype = np.result_type(x.dtype, weight.data.dtype, *(() if bias is None else (bias.dtype,)))
+    w3 = weight.data.reshape(g, og, rows)                          # one (O/G, C/G·kh·kw) per group
+    chunks = _image_chunks(n, g * rows * ho * wo * dtype.itemsize)
     y = np.empty((n, out_channels, ho * wo), dtype=dtype)         # NCHW with H, W flattened
+    y4 = y.reshape(n, g, og, ho * wo)                              # the same memory, by group
+
+    def columns(images: slice) -> Array:                          # (m, G, C/G·kh·kw, Ho·Wo)
+        cols = im2col(x.data[images], (kh, kw), stride, padding, dilation)
+        return cols.reshape(len(cols), g, rows, ho * wo)
+
     for images in chunks:
-        np.matmul(w2, im2col(x.data[images], (kh, kw), stride, padding, dilation), out=y[images])
+        np.matmul(w3, columns(images), out=y4[images])
         if bias is not None:
             y[images] += bias.data[:, None]
     parents = (x, weight) if bias is None else (x, weight, bias)
@@ -146,21 +172,25 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntOrPair = 1, padding
         return out
 
     def _backward() -> None:
-        g = out.grad.reshape(n, out_channels, ho * wo)
+        grad = out.grad.reshape(n, g, og, ho * wo)
         if bias is not None and bias.requires_grad:
-            bias._accumulate(g.sum(axis=(0, 2)))
-        grad_w = np.zeros(w2.shape, dtype=dtype) if weight.requires_grad else None
+            bias._accumulate(grad.sum(axis=(0, 3)).reshape(out_channels))
+        grad_w = np.zeros(w3.shape, dtype=dtype) if weight.requires_grad else None
         grad_x = np.empty(x.shape, dtype=dtype) if x.requires_grad else None
         for images in chunks:
-            g_images = g[images]
+            g_images = grad[images]
             if grad_w is not None:   # ∂L/∂W = Σ_n g_n cols_nᵀ, columns made again, not kept
-                cols = im2col(x.data[images], (kh, kw), stride, padding, dilation)
                 # (cols gᵀ)ᵀ = g colsᵀ: the same product, in the order BLAS runs fastest
-                grad_w += (cols @ g_images.transpose(0, 2, 1)).sum(axis=0).T
+                cols = columns(images)
+                grad_w += (cols @ g_images.swapaxes(-1, -2)).sum(axis=0).swapaxes(-1, -2)
             if grad_x is not None:   # ∂L/∂x = col2im(Wᵀ g)
                 shape = (len(g_images), *x.shape[1:])
-                grad_x[images] = col2im(w2.T @ g_images, shape, (kh, kw), stride, padding,
-                                        dilation)
+                w_t = w3.swapaxes(-1, -2)
+                # one output channel per group (depthwise): Wᵀ g is an outer product, and a
+                # broadcast multiply does it several times faster than a matmul with K = 1
+                cols_grad = w_t * g_images if og == 1 else w_t @ g_images
+                cols_grad = cols_grad.reshape(len(g_images), -1, ho * wo)
+                grad_x[images] = col2im(cols_grad, shape, (kh, kw), stride, padding, dilation)
         if grad_w is not None:
             weight._accumulate(grad_w.reshape(weight.shape))
         if grad_x is not None:
@@ -171,22 +201,25 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntOrPair = 1, padding
 
 class Conv2d(Module):
     """A 2-D convolution layer with torch's weight layout (out, in, kh, kw) and default init
-    U(±1/√(in·kh·kw)) (chapter 07). ``kernel_size``, ``stride``, ``padding`` and ``dilation``
-    take an int or an (h, w) pair."""
+    U(±1/√(in/groups·kh·kw)) (chapter 07). ``kernel_size``, ``stride``, ``padding`` and
+    ``dilation`` take an int or an (h, w) pair; ``groups`` as in :func:`conv2d`."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
                  stride: IntOrPair = 1, padding: IntOrPair = 0, dilation: IntOrPair = 1,
-                 bias: bool = True, rng: RngLike = None, dtype: DTypeLike = np.float32) -> None:
+                 groups: int = 1, bias: bool = True, rng: RngLike = None,
+                 dtype: DTypeLike = np.float32) -> None:
         self.in_channels = positive_int(in_channels, "in_channels")
         self.out_channels = positive_int(out_channels, "out_channels")
+        self.groups = check_groups(groups, self.in_channels, self.out_channels, "Conv2d")
         self.kernel_size = pair(kernel_size, "kernel_size", 1)
         self.stride = pair(stride, "stride", 1)
         self.padding = pair(padding, "padding", 0)
         self.dilation = pair(dilation, "dilation", 1)
         rng = as_rng(rng)
-        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        group_in = self.in_channels // self.groups
+        shape = (self.out_channels, group_in, *self.kernel_size)
         self.weight = torch_default_weight(shape, rng, dtype)
-        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        fan_in = group_in * self.kernel_size[0] * self.kernel_size[1]
         self.bias = torch_default_bias(self.out_channels, fan_in, rng, dtype) if bias else None
 
     def forward(self, x: Any) -> Tensor:
@@ -194,9 +227,10 @@ class Conv2d(Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"Conv2d expected input of shape (N, {self.in_channels}, H, W), "
                              f"got {x.shape}")
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                      self.groups)
 
     def __repr__(self) -> str:
         return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
-                f"bias={self.bias is not None})")
+                f"groups={self.groups}, bias={self.bias is not None})")
