@@ -183,11 +183,13 @@ return rng.normal(0.0, math.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
 
 
 def he_normal(code: str) -> str:
-    return FANS + XAVIER + "\n\n" + body("def he_normal(fan_in, fan_out, rng):\n", "_check_fans(fan_in, fan_out)\n" + code)
+    header = "def he_normal(fan_in, fan_out, rng):\n"
+    return FANS + XAVIER + "\n\n" + body(header, "_check_fans(fan_in, fan_out)\n" + code)
 
 
 def xavier_uniform(code: str) -> str:
-    return FANS + body("def xavier_uniform(fan_in, fan_out, rng):\n", "_check_fans(fan_in, fan_out)\n" + code) + "\n\n" + HE
+    header = "def xavier_uniform(fan_in, fan_out, rng):\n"
+    return FANS + body(header, "_check_fans(fan_in, fan_out)\n" + code) + "\n\n" + HE
 
 
 LAYERNORM_FLOAT64 = body("def layernorm_forward(x, gamma, beta, eps=1e-5):\n", """
@@ -258,7 +260,8 @@ VARIANTS: dict[str, list[Variant]] = {
         honest("adam-torch-order-of-operations", adam_step=ADAM_TORCH_ORDER),
         wrong("adam-without-bias-correction", "adam_step-tests", adam_step=ADAM_UNCORRECTED),
         honest("minibatches-choice", minibatches=minibatches("rng.choice(len(X), size=len(X), replace=False)")),
-        wrong("minibatches-global-random", "minibatches-tests", minibatches=minibatches("np.random.permutation(len(X))")),
+        wrong("minibatches-global-random", "minibatches-tests",
+              minibatches=minibatches("np.random.permutation(len(X))")),
     ],
     "lab05": [
         honest("he-standard-normal", initializers=he_normal(
@@ -271,9 +274,11 @@ VARIANTS: dict[str, list[Variant]] = {
         wrong("he-global-random", "initializers-tests", initializers=he_normal(
             "return np.random.normal(0.0, np.sqrt(2 / fan_in), size=(fan_in, fan_out))")),
         wrong("he-reseeds-the-global-generator", "initializers-tests", initializers=he_normal(
-            "np.random.seed(int(rng.integers(2**31)))\nreturn np.random.normal(0.0, np.sqrt(2 / fan_in), size=(fan_in, fan_out))")),
+            "np.random.seed(int(rng.integers(2**31)))\n"
+            "return np.random.normal(0.0, np.sqrt(2 / fan_in), size=(fan_in, fan_out))")),
         wrong("xavier-own-generator", "initializers-tests", initializers=xavier_uniform(
-            "a = np.sqrt(6 / (fan_in + fan_out))\nreturn np.random.default_rng(0).uniform(-a, a, size=(fan_in, fan_out))")),
+            "a = np.sqrt(6 / (fan_in + fan_out))\n"
+            "return np.random.default_rng(0).uniform(-a, a, size=(fan_in, fan_out))")),
         wrong("layernorm-float64", "dtype-tests", layernorm_forward=LAYERNORM_FLOAT64),
     ],
     "lab06": [
