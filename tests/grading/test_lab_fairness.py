@@ -86,6 +86,28 @@ def mul_backward(a, b, out_grad):
 def relu_backward(x, out_grad):
     return np.where(np.asarray(x) > 0, out_grad, 0.0)
 '''
+NUMERICAL_GRADIENT_HEADER = "def numerical_gradient(f, x, eps=1e-5):\n"
+RELATIVE_ERROR = body("def relative_error(a, b):\n", """
+a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+return float(np.max(np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-12)))
+""")
+NUDGE_IN_PLACE = body(NUMERICAL_GRADIENT_HEADER, """
+x = np.asarray(x, dtype=np.float64)      # the caller's own array when it is float64 already
+grad = np.zeros_like(x)
+flat, flat_grad = x.reshape(-1), grad.reshape(-1)
+for i in range(flat.size):
+    saved = flat[i]
+    flat[i] = saved + eps
+    plus = f(x)
+    flat[i] = saved - eps
+    minus = f(x)
+    flat[i] = saved                      # written back: exactly the old value
+    flat_grad[i] = (plus - minus) / (2 * eps)
+return grad
+""") + "\n\n" + RELATIVE_ERROR
+FIXED_EPS = NUDGE_IN_PLACE.replace("saved + eps", "saved + 1e-5").replace("saved - eps", "saved - 1e-5").replace(
+    "(2 * eps)", "2e-5")
+
 TRAIN_HEADER = "def train_mlp(X, y, num_hidden=64, lr=0.1, num_epochs=20, batch_size=32, seed=0):\n"
 TRAIN_LOOP = """
 for epoch in range(num_epochs):
@@ -192,13 +214,17 @@ def xavier_uniform(code: str) -> str:
     return FANS + body(header, "_check_fans(fan_in, fan_out)\n" + code) + "\n\n" + HE
 
 
-LAYERNORM_FLOAT64 = body("def layernorm_forward(x, gamma, beta, eps=1e-5):\n", """
+LAYERNORM_HEADER = "def layernorm_forward(x, gamma, beta, eps=1e-5):\n"
+LAYERNORM_FLOAT64 = body(LAYERNORM_HEADER, """
 x = np.asarray(x, dtype=np.float64)                     # right values, float64 for float32 input
 if np.shape(gamma) != x.shape[-1:] or np.shape(beta) != x.shape[-1:]:
     raise ValueError(f"expected gamma and beta of shape {x.shape[-1:]}, got {np.shape(gamma)}, {np.shape(beta)}")
 mean = x.mean(axis=-1, keepdims=True)
 return gamma * (x - mean) / np.sqrt(x.var(axis=-1, keepdims=True) + eps) + beta
 """)
+
+LAYERNORM_FIXED_EPS = LAYERNORM_FLOAT64.replace("np.asarray(x, dtype=np.float64)", "np.asarray(x)").replace(
+    "keepdims=True) + eps)", "keepdims=True) + 1e-5)")
 
 # -- lab06 ------------------------------------------------------------------------------------
 DROPOUT_HEADER = '''def dropout_forward(x, p, training, rng):
@@ -246,6 +272,8 @@ VARIANTS: dict[str, list[Variant]] = {
     ],
     "lab03": [
         honest("tanh-backward-sech", elementwise_backward=TANH_BACKWARD_SECH + ELEMENTWISE_REST),
+        honest("numerical-gradient-nudges-in-place", gradient_check=NUDGE_IN_PLACE),
+        wrong("numerical-gradient-ignores-eps", "gradient_check-tests", gradient_check=FIXED_EPS),
         honest("train-draws-w2-first", train_mlp=train_mlp(HE_W2_FIRST)),
         wrong("train-ignores-seed", "train_mlp-tests", train_mlp=train_mlp(HE_W1_FIRST, seed="0")),
         wrong("train-ignores-batch-size", "train_mlp-tests", train_mlp=train_mlp(HE_W1_FIRST, batch="32")),
@@ -280,6 +308,7 @@ VARIANTS: dict[str, list[Variant]] = {
             "a = np.sqrt(6 / (fan_in + fan_out))\n"
             "return np.random.default_rng(0).uniform(-a, a, size=(fan_in, fan_out))")),
         wrong("layernorm-float64", "dtype-tests", layernorm_forward=LAYERNORM_FLOAT64),
+        wrong("layernorm-ignores-eps", "layernorm_forward-tests", layernorm_forward=LAYERNORM_FIXED_EPS),
     ],
     "lab06": [
         honest("dropout-less-than", dropout_forward=dropout("return x * (rng.random(x.shape) < 1 - p) / (1 - p)")),
