@@ -346,3 +346,14 @@ def test_a_lab_grades_what_an_answer_does_not_how_it_is_written(lab: str, tmp_pa
     results = grade_variants(lab, VARIANTS[lab], tmp_path)
     problems = mismatches(lab, VARIANTS[lab], results)
     assert not problems, "\n".join(problems)
+
+
+EARLY_STOPPING_WITHOUT_COPY = EARLY_STOPPING_NUMPY_BOOL.replace("copy.deepcopy(state)", "state")
+
+
+@pytest.mark.xfail(strict=True, reason="engine gap: values cross the tester/student socket as copies, so a "
+                   "best_state that aliases the caller's dict cannot be seen (nbgrader autograde sees it)")
+def test_an_early_stopping_that_keeps_a_reference_instead_of_a_copy_loses_its_task(tmp_path: Path) -> None:
+    variants = [wrong("early-stopping-without-copy", "EarlyStopping-tests", EarlyStopping=EARLY_STOPPING_WITHOUT_COPY)]
+    problems = mismatches("lab06", variants, grade_variants("lab06", variants, tmp_path))
+    assert not problems, "\n".join(problems)
