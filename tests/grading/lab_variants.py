@@ -25,20 +25,22 @@ LIMITS = Limits(cell_timeout=60, notebook_timeout=240)
 @dataclass(frozen=True)
 class Variant:
     """``answers`` (answer cell grade id → source) replace the solution; ``loses`` names the test
-    cells (grade ids) that must score 0; every other test cell must score its full points."""
+    cells (grade ids) that must score 0; every other test cell must score its full points. A lost
+    test's feedback must contain ``says``."""
 
     name: str
     answers: dict[str, str]
     loses: frozenset[str] = field(default_factory=frozenset)
+    says: str = ""
 
 
 def honest(name: str, **answers: str) -> Variant:
     return Variant(name, _by_grade_id(answers))
 
 
-def wrong(name: str, loses: str | tuple[str, ...], **answers: str) -> Variant:
+def wrong(name: str, loses: str | tuple[str, ...], says: str = "", **answers: str) -> Variant:
     lost = (loses,) if isinstance(loses, str) else loses
-    return Variant(name, _by_grade_id(answers), frozenset(lost))
+    return Variant(name, _by_grade_id(answers), frozenset(lost), says)
 
 
 def _by_grade_id(answers: dict[str, str]) -> dict[str, str]:
@@ -107,4 +109,7 @@ def mismatches(lab: str, variants: list[Variant], results: dict[str, SubmissionR
             if got.get(grade_id) != want:
                 problems.append(f"{variant.name}: {grade_id} scored {got.get(grade_id)}, expected {want} "
                                 f"[{result.status} {result.reason}] {messages.get(grade_id, '')}")
+            elif want == 0 and variant.says not in messages.get(grade_id, ""):
+                problems.append(f"{variant.name}: {grade_id} feedback lacks {variant.says!r}: "
+                                f"{messages.get(grade_id, '')}")
     return problems

@@ -260,9 +260,11 @@ EARLY_STOPPING_NUMPY_BOOL = '''class EarlyStopping:
 
 VARIANTS: dict[str, list[Variant]] = {
     "lab01": [
-        wrong("sigmoid-float64", "dtype-tests", sigmoid=SIGMOID_FLOAT64),
+        wrong("sigmoid-float64", "dtype-tests", sigmoid=SIGMOID_FLOAT64,
+              says="float32 in should give float32 out: sigmoid gave float64; sigmoid_derivative gave float64"),
         honest("sigmoid-by-halves", sigmoid=SIGMOID_BY_HALVES),
-        wrong("softmax-over-axis-0", "stable_softmax-tests", stable_softmax=SOFTMAX_OVER_AXIS_0),
+        wrong("softmax-over-axis-0", "stable_softmax-tests", stable_softmax=SOFTMAX_OVER_AXIS_0,
+              says="did you normalise over axis 0 instead of axis 1?"),
         wrong("relu-modifies-its-input", "relu-tests", relu=RELU_IN_PLACE),
     ],
     "lab02": [
