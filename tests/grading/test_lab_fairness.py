@@ -214,6 +214,23 @@ def xavier_uniform(code: str) -> str:
     return FANS + body(header, "_check_fans(fan_in, fan_out)\n" + code) + "\n\n" + HE
 
 
+BATCHNORM_STAGED_BACKWARD = body("def batchnorm_backward(grad_out, x, gamma, eps=1e-5):\n", """
+# the computational graph walked backwards node by node, instead of the closed form
+grad_out, x = np.asarray(grad_out), np.asarray(x)
+if grad_out.shape != x.shape:
+    raise ValueError(f"expected grad_out of shape {x.shape}, got {grad_out.shape}")
+m = x.shape[0]
+mu = x.mean(axis=0)
+xc = x - mu
+var = (xc ** 2).mean(axis=0)
+std = np.sqrt(var + eps)
+x_hat = xc / std
+dx_hat = grad_out * gamma
+dvar = np.sum(dx_hat * xc, axis=0) * -0.5 * std ** -3
+dmu = np.sum(-dx_hat / std, axis=0) + dvar * np.mean(-2 * xc, axis=0)
+grad_x = dx_hat / std + dvar * 2 * xc / m + dmu / m
+return grad_x, np.sum(grad_out * x_hat, axis=0), grad_out.sum(axis=0)
+""")
 LAYERNORM_HEADER = "def layernorm_forward(x, gamma, beta, eps=1e-5):\n"
 LAYERNORM_FLOAT64 = body(LAYERNORM_HEADER, """
 x = np.asarray(x, dtype=np.float64)                     # right values, float64 for float32 input
@@ -309,6 +326,7 @@ VARIANTS: dict[str, list[Variant]] = {
         wrong("xavier-own-generator", "initializers-tests", initializers=xavier_uniform(
             "a = np.sqrt(6 / (fan_in + fan_out))\n"
             "return np.random.default_rng(0).uniform(-a, a, size=(fan_in, fan_out))")),
+        honest("batchnorm-staged-backward", batchnorm_backward=BATCHNORM_STAGED_BACKWARD),
         wrong("layernorm-float64", "dtype-tests", layernorm_forward=LAYERNORM_FLOAT64),
         wrong("layernorm-ignores-eps", "layernorm_forward-tests", layernorm_forward=LAYERNORM_FIXED_EPS),
     ],
