@@ -60,6 +60,55 @@ def test_compare_failure_messages(actual, expected, message):
         compare(actual, expected)
 
 
+def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+LOGITS = np.random.default_rng(0).normal(0, 2, size=(4, 6))
+CUBE = np.random.default_rng(1).normal(0, 2, size=(2, 3, 5))
+
+
+@pytest.mark.parametrize(("actual", "expected", "message"), [
+    (_softmax(LOGITS, 0), _softmax(LOGITS, 1),
+     r"Each row of the expected result sums to 1, but each column of yours does \(your row sums run "
+     r"from [\d.]+ to [\d.]+\): did you normalise over axis 0 instead of axis 1\? Use axis=-1"),
+    (_softmax(LOGITS, 1), _softmax(LOGITS, 0),
+     r"Each column of the expected result sums to 1, but each row of yours does .* over axis 1 instead "
+     r"of axis 0\? Use axis=0 with keepdims=True"),
+    (np.log(_softmax(LOGITS, 0)), np.log(_softmax(LOGITS, 1)),
+     r"Exp of each row of the expected result sums to 1, but exp of each column of yours does"),
+    (_softmax(CUBE, 1), torch.softmax(torch.from_numpy(CUBE), dim=-1),
+     r"The expected values sum to 1 along axis 2, yours along axis 1 \(your sums along axis 2 run "
+     r"from [\d.]+ to [\d.]+\): did you normalise over axis 1 instead of axis 2\?"),
+    (_softmax(CUBE, 0).astype(np.float32), _softmax(CUBE, 2).astype(np.float32),
+     r"yours along axis 0 .* over axis 0 instead of axis 2"),
+])
+def test_compare_says_when_a_softmax_normalises_the_wrong_axis(actual, expected, message):
+    with pytest.raises(CheckError, match=message):
+        compare(actual, expected, name="softmax")
+
+
+@pytest.mark.parametrize(("actual", "expected"), [
+    (_softmax(LOGITS / 2, 1), _softmax(LOGITS, 1)),          # right axis, wrong temperature
+    (np.exp(LOGITS), _softmax(LOGITS, 1)),                   # the division is missing: no axis sums to 1
+    (LOGITS + 1, LOGITS),                                    # not probabilities at all
+    (_softmax(LOGITS, 0) * 2 - 0.25, _softmax(LOGITS, 1)),   # columns sum to 1, but some entries are < 0
+    (_softmax(LOGITS, 1), np.full((4, 6), 1 / 6) * 1.1),     # expected is not a distribution
+    (np.full((3, 3), 0.5), np.full((3, 3), 1 / 3)),          # doubly stochastic expected, other values
+])
+def test_compare_gives_no_axis_hint_to_an_ordinary_mismatch(actual, expected):
+    with pytest.raises(CheckError) as error:
+        compare(actual, expected)
+    assert "normalise" not in str(error.value) and "transposed" not in str(error.value), str(error.value)
+
+
+def test_compare_calls_a_transposed_square_result_transposed():
+    square = _softmax(LOGITS[:, :4], 1)
+    with pytest.raises(CheckError, match="It looks transposed"):
+        compare(square.T, square)
+
+
 def test_compare_is_not_fooled_by_an_always_equal_object():
     class AlwaysEqual:
         def __eq__(self, other):

@@ -49,6 +49,50 @@ def _shape_hint(got: tuple[int, ...], want: tuple[int, ...]) -> str:
     return ""
 
 
+def _normalised_axes(x: np.ndarray, log: bool) -> set[int]:
+    """Axes along which ``x`` is a distribution: entries >= 0 summing to 1 (``log``: log-probabilities,
+    entries <= 0 whose exponentials sum to 1). Only axes longer than 1 count."""
+    if x.ndim < 2 or x.dtype.kind != "f" or not np.isfinite(x).all():
+        return set()
+    values = x.astype(np.float64)
+    if log:
+        if (values > 1e-12).any():
+            return set()
+        values = np.exp(values)
+    elif (values < -1e-12).any():
+        return set()
+    return {axis for axis in range(x.ndim)
+            if x.shape[axis] > 1 and np.allclose(values.sum(axis=axis), 1.0, rtol=0, atol=1e-4)}
+
+
+_LINE = {0: "column", 1: "row"}  # a 2-D array summed over axis 1 gives one sum per row
+
+
+def _axis_hint(got: np.ndarray, want: np.ndarray) -> str:
+    """A softmax (or log-softmax) taken over another axis than the expected one (chapter 01)."""
+    if want.ndim == 2 and want.shape[0] == want.shape[1] and np.allclose(got, want.T, equal_nan=True):
+        return " It looks transposed: check the order of your dimensions (W.T or x.T?)."
+    for log in (False, True):
+        wanted, found = _normalised_axes(want, log), _normalised_axes(got, log)
+        right, other = sorted(wanted - found), sorted(found - wanted)
+        if not (right and other):
+            continue
+        axis, yours = right[0], other[0]
+        sums = (np.exp(got.astype(np.float64)) if log else got.astype(np.float64)).sum(axis=axis)
+        spread = f"from {sums.min():.3g} to {sums.max():.3g}"
+        exp = "exp of " if log else ""
+        if want.ndim == 2:
+            found_text = (f" {(exp + 'each').capitalize()} {_LINE[axis]} of the expected result sums to 1, "
+                          f"but {exp}each {_LINE[yours]} of yours does (your {_LINE[axis]} sums run {spread})")
+        else:
+            found_text = (f" The expected values{' (exponentiated)' if log else ''} sum to 1 along axis "
+                          f"{axis}, yours along axis {yours} (your sums along axis {axis} run {spread})")
+        use = f"axis=-1 (or axis={axis})" if axis == want.ndim - 1 else f"axis={axis}"
+        return (f"{found_text}: did you normalise over axis {yours} instead of axis {axis}? "
+                f"Use {use} with keepdims=True.")
+    return ""
+
+
 def compare(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-8,
             name: str = "result", check_dtype: bool = False) -> None:
     """Raise ``CheckError`` unless ``actual`` matches ``expected`` within tolerance (chapter 00).
@@ -85,4 +129,5 @@ def compare(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-8,
         where = f" at index {first}" if got.ndim else ""
         raise CheckError(f"{name}: values differ{where}: expected {want[first].item()!r}, got {got[first].item()!r} "
                          f"({int((~close).sum())} of {got.size} entries outside the tolerance "
-                         f"rtol={rtol:g}, atol={atol:g}; largest difference {np.nanmax(diff):.3g}).")
+                         f"rtol={rtol:g}, atol={atol:g}; largest difference {np.nanmax(diff):.3g})."
+                         f"{_axis_hint(got, want)}")
