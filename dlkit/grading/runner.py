@@ -87,7 +87,6 @@ class Runner:
         limits: Limits | None = None,
         warm_modules: Iterable[str] = (),
         isolation: str = "auto",
-        hidden_paths: Iterable[str] = (),
         seed: int = 0,
         env: dict[str, str] | None = None,
     ) -> None:
@@ -100,7 +99,6 @@ class Runner:
         self.seed = seed
         self.extra_env = dict(env or {})
         self.workdir = tempfile.mkdtemp(prefix="dlkit-grade-")
-        self.hidden_paths = [os.path.abspath(p) for p in hidden_paths] + [self.workdir]
         self._zygote: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._counter = 0
@@ -273,7 +271,6 @@ class Runner:
             "isolation": self.isolation,
             "slot": slot,
             "limits": asdict(self.limits),
-            "hidden_paths": self.hidden_paths,
             "scratch_files": job.scratch_files,
             "env": self._env(scratch),
             "seed": self.seed,

@@ -2,16 +2,17 @@
 
 A submission runs in its own process tree, set up here in two steps:
 
-* ``enter_namespaces`` (in the worker that forks the notebook process): new network, mount and
-  PID namespaces, so there is no network and the whole tree dies with its first process;
-* ``confine`` (in the notebook process, PID 1 of that namespace): the file system read-only
-  except a size-capped scratch ``tmpfs``, secret paths (solutions, gradebook, other students'
-  work) hidden behind empty mounts, an unprivileged user id, and rlimits on memory, processes,
-  file size and CPU time.
+* ``enter_namespaces`` (in the worker that forks the notebook process): new network, mount,
+  PID, IPC and UTS namespaces, so there is no network, SysV shared memory and message queues
+  die with the sandbox, and the whole tree dies with its first process;
+* ``confine`` (in the notebook process, PID 1 of that namespace): its own session and process
+  group, an allowlisted root file system (``view``: system libraries and the interpreter's
+  environment read-only, a size-capped scratch ``tmpfs``, nothing else of the host), an
+  unprivileged user id, and rlimits on memory, processes, file size and CPU time.
 
 Three levels, chosen by ``detect_isolation``: ``"root"`` (all of the above), ``"userns"``
-(namespaces through an unprivileged user namespace: no uid drop), ``"none"`` (rlimits and a
-process group only; the caller warns that network and files are not isolated).
+(namespaces through an unprivileged user namespace: no uid drop), ``"none"`` (rlimits, its own
+session and process group only; the caller warns that network and files are not isolated).
 """
 
 from __future__ import annotations
@@ -19,13 +20,19 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import platform
+import re
 import resource
 import shutil
 import signal
 import sys
 from dataclasses import dataclass, field
 
+from dlkit.grading import view
+
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
@@ -37,6 +44,18 @@ MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
+MNT_DETACH = 2
+# Flags of a mount that a user namespace may not clear when it remounts a bind of it.
+_LOCKED_OPTIONS = {
+    "nosuid": MS_NOSUID,
+    "nodev": MS_NODEV,
+    "noexec": MS_NOEXEC,
+    "noatime": 0x400,
+    "nodiratime": 0x800,
+    "relatime": 1 << 21,
+}
+_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}  # pivot_root has no C library wrapper
+SANDBOX_NAMESPACES = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
@@ -75,7 +94,6 @@ class SandboxSpec:
     isolation: str
     slot: int
     limits: Limits
-    hidden_paths: tuple[str, ...] = ()
     scratch_files: tuple[tuple[str, str], ...] = ()  # (relative name in scratch, host path)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -129,7 +147,7 @@ def detect_isolation(requested: str = "auto") -> tuple[str, str]:
         raise ValueError(
             f"expected isolation 'auto', 'root', 'userns' or 'none', got {requested!r}"
         )
-    namespaces = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID
+    namespaces = SANDBOX_NAMESPACES
     can_root = os.geteuid() == 0 and _probe(namespaces)
     can_userns = not can_root and _probe(CLONE_NEWUSER | namespaces)
     if requested == "root" and not can_root:
@@ -155,7 +173,7 @@ def detect_isolation(requested: str = "auto") -> tuple[str, str]:
 
 
 def enter_namespaces(isolation: str) -> None:
-    """Move the calling worker into fresh net/mount/PID namespaces (chapter 00).
+    """Move the calling worker into fresh net/mount/PID/IPC/UTS namespaces (chapter 00).
 
     Its next child becomes PID 1 of the new PID namespace: when that child dies, the kernel kills
     every process the submission started.
@@ -172,93 +190,127 @@ def enter_namespaces(isolation: str) -> None:
             f.write(f"0 {uid} 1")
         with open("/proc/self/gid_map", "w") as f:
             f.write(f"0 {gid} 1")
-    _unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID)
+    _unshare(SANDBOX_NAMESPACES)
 
 
-def _mount_points() -> list[str]:
-    points = []
-    with open("/proc/self/mountinfo") as f:
+def _unescape(field: bytes) -> str:
+    """A path as /proc/self/mountinfo writes it ("\\040" for a space)."""
+    return os.fsdecode(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field))
+
+
+def _mounts_under(root: str) -> list[tuple[str, set[str]]]:
+    """(mount point, its per-mount options) for every mount at or below ``root``, outermost
+    first."""
+    found = []
+    with open("/proc/self/mountinfo", "rb") as f:
         for line in f:
-            point = line.split()[4]
-            points.append(point.encode().decode("unicode_escape"))  # "\040" is a space
-    return points
+            fields = line.split()
+            point = _unescape(fields[4])
+            if point == root or point.startswith(root.rstrip("/") + "/"):
+                found.append((point, set(fields[5].decode().split(","))))
+    return found
 
 
-def _hide(path: str) -> None:
-    """Cover ``path`` with an empty mount, so the submission cannot read what is there."""
-    if os.path.isdir(path):
-        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-    elif os.path.exists(path):
-        _mount("/dev/null", path, None, MS_BIND)
+def _read_only(point: str, options: set[str], extra: int = MS_NOSUID | MS_NODEV) -> None:
+    """Remount ``point`` read-only, keeping the flags a user namespace may not clear."""
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY | extra
+    for name, flag in _LOCKED_OPTIONS.items():
+        if name in options:
+            flags |= flag
+    _mount(None, point, None, flags)
 
 
-def _interpreter_paths() -> list[str]:
-    """Directories the notebook process must still read: the interpreter, its site-packages and
-    this package (an editable install lives in the course repository)."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, package}
-    paths.update(p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p))
-    paths.discard(os.getcwd())  # `python -m` puts the working directory first: not needed
-    roots: list[str] = []
-    for path in sorted(os.path.realpath(p) for p in paths):  # keep only outermost directories
-        if not any(_inside(path, r) for r in roots):
-            roots.append(path)
-    return roots
+def _pivot_root(new_root: str) -> None:
+    """Make ``new_root`` the root and drop the host's tree entirely (not a chroot)."""
+    number = _PIVOT_ROOT.get(platform.machine())
+    if number is None:
+        raise OSError(f"pivot_root: unknown system call number on {platform.machine()}")
+    os.chdir(new_root)
+    _check(_libc.syscall(number, b".", b"."), "pivot_root")
+    _check(_libc.umount2(b".", MNT_DETACH), "umount the host root")
+    os.chdir("/")
 
 
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
+def _touch(path: str, is_dir: bool) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if is_dir:
+        os.makedirs(path, exist_ok=True)
+    elif not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
 
 
-def _blocking_ancestor(path: str, covered: list[str], drop_uid: bool) -> str | None:
-    """The first directory that hides ``path`` in the sandbox: one we cover with an empty mount
-    (/tmp, a hidden course) or one the unprivileged uid cannot traverse (Python under /root)."""
-    parts = path.strip("/").split("/")
-    for i in range(1, len(parts) + 1):
-        ancestor = "/" + "/".join(parts[:i])
-        if ancestor in covered:
-            return ancestor
-        if drop_uid and i < len(parts) and not os.stat(ancestor).st_mode & 0o001:
-            return ancestor
-    return None
+def _build_root(spec: SandboxSpec, new_root: str) -> None:
+    """Fill the empty tmpfs ``new_root`` with the allowlisted view (``view``)."""
+    binds, links = view.allowlist()
+    # Open every source now: the mounts below may cover the place it is reached through.
+    opened = [
+        (b, os.open(b.path, os.O_PATH | (os.O_DIRECTORY if b.is_dir else 0))) for b in binds
+    ]
+    nodes = [(d, os.open(d, os.O_PATH)) for d in view.devices()]
+    _mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
+    for bind, fd in opened:
+        target = new_root + bind.path
+        _touch(target, bind.is_dir)
+        _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+        os.close(fd)
+    for link in links:
+        os.makedirs(os.path.dirname(new_root + link.path), exist_ok=True)
+        os.symlink(link.target, new_root + link.path)
+    uid = UID_BASE + spec.slot if spec.isolation == "root" else 0
+    user = "student" if uid else "root"
+    os.makedirs(new_root + "/etc", exist_ok=True)
+    with open(new_root + "/etc/passwd", "w") as f:
+        f.write(f"{user}:x:{uid}:{uid}:{user}:{SCRATCH}:/bin/sh\n")
+    with open(new_root + "/etc/group", "w") as f:
+        f.write(f"{user}:x:{uid}:\n")
+    dev = new_root + "/dev"
+    _touch(dev, True)
+    _mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+    for node, fd in nodes:
+        _touch(new_root + node, False)
+        _mount(f"/proc/self/fd/{fd}", new_root + node, None, MS_BIND)
+        os.close(fd)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{dev}/{name}")
+    writable = {
+        dev + "/shm": "size=1m,mode=1777",
+        new_root + "/tmp": f"size={spec.limits.disk},mode=1777",
+        new_root + "/var/tmp": "size=1m,mode=1777",
+    }
+    for point, options in writable.items():
+        _touch(point, True)
+        _mount("tmpfs", point, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    _touch(new_root + "/proc", True)
+    _mount("proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    device_points = {new_root + node for node, _ in nodes}
+    for point, options in _mounts_under(new_root):
+        if point in writable or point == new_root + "/proc" or point.startswith(new_root + "/proc/"):
+            continue
+        _read_only(point, options, MS_NOSUID if point in device_points else MS_NOSUID | MS_NODEV)
+
+
+def _limit_ipc(limits: Limits) -> None:
+    """Cap what SysV shared memory and message queues may hold in this IPC namespace: they live
+    outside any process, so the memory rlimit does not see them."""
+    pages = max(1, limits.disk // os.sysconf("SC_PAGE_SIZE"))
+    for name, value in (("shmmax", limits.disk), ("shmall", pages), ("shmmni", 16),
+                        ("msgmni", 16), ("msgmnb", 1 << 16)):
+        try:
+            with open(f"/proc/sys/kernel/{name}", "w") as f:
+                f.write(str(value))
+        except OSError:
+            pass  # an older kernel keeps these global: the namespace still ends with the sandbox
 
 
 def _confine_files(spec: SandboxSpec) -> None:
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     sources = [(name, os.open(host, os.O_RDONLY)) for name, host in spec.scratch_files]
-    hidden = [p for p in spec.hidden_paths if not _inside(p, "/tmp")]  # the new /tmp hides those
-    hidden_dirs = [p for p in hidden if os.path.isdir(p)]
-    covered = ["/tmp", *hidden_dirs]
-    keep = []  # (path, blocking ancestor, fd opened now, while the path is still reachable)
-    for path in _interpreter_paths():
-        ancestor = _blocking_ancestor(path, covered, spec.isolation == "root")
-        if ancestor is not None and ancestor != path:
-            keep.append((path, ancestor, os.open(path, os.O_PATH | os.O_DIRECTORY)))
-    for point in _mount_points():  # everything read-only: scratch is the one writable place
-        if point.startswith(("/proc", "/sys", "/dev")):
-            continue
-        try:
-            _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
-        except OSError:
-            pass  # a mount we may not touch stays as it is; it is not writable for us anyway
-    for path in hidden:
-        _hide(path)
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={spec.limits.disk},mode=1777")
-    stand_ins = set()
-    for path, ancestor, fd in keep:
-        if ancestor not in covered and ancestor not in stand_ins:  # e.g. /root, made traversable
-            _mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-            stand_ins.add(ancestor)
-        os.makedirs(path, exist_ok=True)
-        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-        _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
-        os.close(fd)
-    for mount_point in [*hidden_dirs, *stand_ins]:
-        _mount(None, mount_point, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    for small in ("/dev/shm", "/var/tmp", "/run/lock"):
-        if os.path.isdir(small):
-            _mount("tmpfs", small, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777")
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    new_root = "/tmp"  # private to this mount namespace: the host's /tmp is untouched
+    _build_root(spec, new_root)
+    _pivot_root(new_root)
+    _limit_ipc(spec.limits)
+    _libc.sethostname(b"sandbox", 7)
     os.makedirs(SCRATCH)
     for name, fd in sources:
         target = os.path.join(SCRATCH, name)
@@ -304,11 +356,13 @@ def confine(spec: SandboxSpec) -> str:
     Call it in the first process of the new namespaces, before any submission code runs.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Its own session and process group at every level: kill(0), killpg(getpgid(0)) reach
+    # only this sandbox, never the grader, the zygote or another sandbox.
+    os.setsid()
     if spec.isolation in ("root", "userns"):
         _confine_files(spec)
         scratch = SCRATCH
     else:
-        os.setsid()  # one process group: the parent can kill the whole tree
         scratch = spec.env["DLKIT_SCRATCH"]
         _copy_scratch_files(spec, scratch)
     processes = spec.limits.processes

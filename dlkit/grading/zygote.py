@@ -94,7 +94,6 @@ def _notebook_process(job: dict[str, Any], warm: Warm, fds: list[int]) -> None:
             isolation=job["isolation"],
             slot=int(job["slot"]),
             limits=Limits(**job["limits"]),
-            hidden_paths=tuple(job["hidden_paths"]),
             scratch_files=tuple((a, b) for a, b in job["scratch_files"]),
             env=dict(job["env"]),
         )
@@ -125,6 +124,7 @@ def _student_process(
 ) -> None:
     """The student process: no channel to the grader, only its socket to the tester."""
     tester_end.close()
+    os.setsid()  # its own process group: kill(0) from a submission cannot reach the tester
     os.close(FD_BASE)
     os.close(FD_BASE + 1)
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
