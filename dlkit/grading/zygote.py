@@ -188,6 +188,7 @@ def serve(sock: socket.socket, warm: Warm) -> None:
 
 
 def main(argv: list[str]) -> int:
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the grader died (even by SIGKILL): so do we
     sock = socket.socket(fileno=int(argv[0]))
     failed = warm_up(json.loads(argv[1]))
     warm = Warm(make_shell(), [PACKAGE_DIR])
