@@ -28,27 +28,22 @@ def submit(submitted: Path, student: str, fixture: str, course: Path, lab: str =
 
 def attack_batch(
     tmp_path: Path,
-    attacks: dict[str, str],
+    attacks: dict[str, str | tuple[str, str]],
     *,
     base: str = "blank",
     isolation: str = "auto",
     jobs: int = 1,
     limits: object | None = None,
 ) -> dict[str, tuple[object, str]]:
-    """Grade one student per attack (``base`` fixture + the attack as a cell after the setup
-    cell), in one batch; returns ``student -> (SubmissionResult, everything it printed)``."""
-    import nbformat
+    """Grade one student per attack (``base`` fixture, or the one given with the attack as
+    ``(fixture, code)``, plus the attack as a cell after the setup cell), in one batch;
+    returns ``student -> (SubmissionResult, everything it printed)``."""
 
     from dlkit.grading.grade import grade
     from dlkit.grading.sandbox import Limits
 
     course = copy_course(tmp_path)
-    for student, attack in attacks.items():
-        notebook = nbformat.read(str(SUBMISSIONS / f"{base}.ipynb"), as_version=4)
-        notebook.cells.insert(2, nbformat.v4.new_code_cell(attack))
-        folder = tmp_path / "submitted" / student / "lab01"
-        folder.mkdir(parents=True)
-        nbformat.write(notebook, str(folder / "lab01.ipynb"))
+    write_attacks(tmp_path / "submitted", attacks, base)
     results = grade(
         tmp_path / "submitted",
         "lab01",
@@ -64,6 +59,21 @@ def attack_batch(
         r.student: (r, "".join(c.output for nb in r.notebooks for c in nb.cells))
         for r in results
     }
+
+
+def write_attacks(
+    submitted: Path, attacks: dict[str, str | tuple[str, str]], base: str = "blank"
+) -> None:
+    """One ``STUDENT/lab01/lab01.ipynb`` per attack (see ``attack_batch``)."""
+    import nbformat
+
+    for student, attack in attacks.items():
+        fixture, code = attack if isinstance(attack, tuple) else (base, attack)
+        notebook = nbformat.read(str(SUBMISSIONS / f"{fixture}.ipynb"), as_version=4)
+        notebook.cells.insert(2, nbformat.v4.new_code_cell(code))
+        folder = submitted / student / "lab01"
+        folder.mkdir(parents=True)
+        nbformat.write(notebook, str(folder / "lab01.ipynb"))
 
 
 def unprivileged(workdir: Path) -> list[str] | str:

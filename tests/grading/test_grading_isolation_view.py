@@ -24,12 +24,12 @@ from pathlib import Path
 import nbformat
 import pytest
 from grading_helpers import (
-    SUBMISSIONS,
     attack_batch,
     copy_course,
     dlkit_command,
     printed,
     unprivileged,
+    write_attacks,
 )
 
 import dlkit
@@ -228,11 +228,7 @@ def test_no_search_finds_a_copy_of_the_course_in_a_user_namespace(
     _, paths, _ = planted
     prefix, work = unprivileged_grader
     course = copy_course(work)
-    for student, attack in _attacks(paths).items():
-        nb = nbformat.read(str(SUBMISSIONS / "blank.ipynb"), as_version=4)
-        nb.cells.insert(2, nbformat.v4.new_code_cell(attack))
-        (work / "submitted" / student / "lab01").mkdir(parents=True)
-        nbformat.write(nb, str(work / "submitted" / student / "lab01" / "lab01.ipynb"))
+    write_attacks(work / "submitted", _attacks(paths))
     unprivileged(work)  # what was just written becomes theirs too
     run = subprocess.run(
         [*prefix, *dlkit_command(), "grade", str(work / "submitted"), "--lab", "lab01",
