@@ -15,13 +15,11 @@ import shutil
 import signal
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 PREFIX = "dlkit-grade-"
 LOCK_NAME = ".lock"
-_YOUNG = 60.0  # seconds: a folder without its lock yet may be one a grader is creating now
 _held: dict[str, int] = {}  # folder -> the locked file descriptor
 
 
@@ -40,13 +38,8 @@ def sweep_stale(tmp: str | None = None) -> list[str]:
             continue
         try:
             fd = os.open(folder / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            if time.time() - info.st_mtime > _YOUNG:
-                shutil.rmtree(folder, ignore_errors=True)
-                removed.append(str(folder))
-            continue
         except OSError:
-            continue
+            continue  # no lock: not ours to judge (another version, or one being created)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -62,8 +55,10 @@ def make_workdir(kind: str) -> str:
     """A new private folder ``dlkit-grade-KIND-*``, locked for as long as this process lives."""
     sweep_stale()
     path = tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-")
-    fd = os.open(os.path.join(path, LOCK_NAME), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    # Locked before it gets its name: a sweep never sees this lock free while we live.
+    fd = os.open(os.path.join(path, ".new-lock"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(os.path.join(path, ".new-lock"), os.path.join(path, LOCK_NAME))
     _held[path] = fd
     return path
 
