@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 from tqdm import tqdm
+from traitlets.log import get_logger
 
 from dlkit.grading.collect import Submission, collect_submissions
 from dlkit.grading.course import Course, SourceNotebook
@@ -72,7 +74,15 @@ def read_submission(path: Path, limits: Limits) -> tuple[nbformat.NotebookNode |
             f"(line {error.lineno}, column {error.colno})",
         )
     try:
-        nb = nbformat.reads(text, as_version=4)
+        # nbformat logs a schema problem quoting the cell: the log stays quiet while it reads
+        # (an honest notebook with a small schema problem is still graded, as nbgrader does).
+        logger = get_logger()
+        level = logger.level
+        logger.setLevel(logging.CRITICAL)
+        try:
+            nb = nbformat.reads(text, as_version=4)
+        finally:
+            logger.setLevel(level)
         if not isinstance(nb.get("cells"), list):
             raise ValueError("no list of cells")
         for cell in nb.cells:
