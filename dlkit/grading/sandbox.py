@@ -17,11 +17,7 @@ session and process group only; the caller warns that network and files are not 
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
-import platform
-import re
 import resource
 import shutil
 import signal
@@ -29,43 +25,25 @@ import sys
 from dataclasses import dataclass, field
 
 from dlkit.grading import view
-
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_REMOUNT = 0x20
-MS_BIND = 0x1000
-MS_REC = 0x4000
-MS_PRIVATE = 0x40000
-MNT_DETACH = 2
-# Flags of a mount that a user namespace may not clear when it remounts a bind of it.
-_LOCKED_OPTIONS = {
-    "nosuid": MS_NOSUID,
-    "nodev": MS_NODEV,
-    "noexec": MS_NOEXEC,
-    "noatime": 0x400,
-    "nodiratime": 0x800,
-    "relatime": 1 << 21,
-}
-_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}  # pivot_root has no C library wrapper
-SANDBOX_NAMESPACES = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
-PR_SET_PDEATHSIG = 1
-PR_SET_DUMPABLE = 4
-PR_SET_CHILD_SUBREAPER = 36
-PR_SET_NO_NEW_PRIVS = 38
+from dlkit.grading.syscalls import (
+    CLONE_NEWUSER,
+    MS_PRIVATE,
+    MS_REC,
+    PR_SET_CHILD_SUBREAPER,
+    PR_SET_NO_NEW_PRIVS,
+    SANDBOX_NAMESPACES,
+    deny_signals_beyond_own_group,
+    libc,
+    mount,
+    pivot_root,
+    prctl,
+    unshare,
+)
 
 ISOLATION_LEVELS = ("root", "userns", "none")
 SCRATCH = "/tmp/work"  # the submission's only writable place, inside its private /tmp
 UID_BASE = 1_900_000  # one unprivileged uid per parallel slot, so RLIMIT_NPROC is per sandbox
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
 @dataclass(frozen=True)
@@ -98,38 +76,12 @@ class SandboxSpec:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what} failed: {os.strerror(errno)}")
-
-
-def _unshare(flags: int) -> None:
-    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
-    result = _libc.mount(
-        source.encode() if source else None,
-        target.encode(),
-        fstype.encode() if fstype else None,
-        ctypes.c_ulong(flags),
-        data.encode() if data else None,
-    )
-    _check(result, f"mount {target}")
-
-
-def prctl(option: int, value: int) -> None:
-    """Set a process attribute (death signal, subreaper, no-new-privs) (chapter 00)."""
-    _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl({option})")
-
-
 def _probe(flags: int) -> bool:
     """Try ``unshare(flags)`` in a throw-away child; True if the kernel allows it."""
     pid = os.fork()
     if pid == 0:
         try:
-            _unshare(flags)
+            unshare(flags)
             os._exit(0)
         except BaseException:
             os._exit(1)
@@ -183,111 +135,14 @@ def enter_namespaces(isolation: str) -> None:
         return
     if isolation == "userns":
         uid, gid = os.getuid(), os.getgid()
-        _unshare(CLONE_NEWUSER)
+        unshare(CLONE_NEWUSER)
         with open("/proc/self/setgroups", "w") as f:
             f.write("deny")
         with open("/proc/self/uid_map", "w") as f:
             f.write(f"0 {uid} 1")
         with open("/proc/self/gid_map", "w") as f:
             f.write(f"0 {gid} 1")
-    _unshare(SANDBOX_NAMESPACES)
-
-
-def _unescape(field: bytes) -> str:
-    """A path as /proc/self/mountinfo writes it ("\\040" for a space)."""
-    return os.fsdecode(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field))
-
-
-def _mounts_under(root: str) -> list[tuple[str, set[str]]]:
-    """(mount point, its per-mount options) for every mount at or below ``root``, outermost
-    first."""
-    found = []
-    with open("/proc/self/mountinfo", "rb") as f:
-        for line in f:
-            fields = line.split()
-            point = _unescape(fields[4])
-            if point == root or point.startswith(root.rstrip("/") + "/"):
-                found.append((point, set(fields[5].decode().split(","))))
-    return found
-
-
-def _read_only(point: str, options: set[str], extra: int = MS_NOSUID | MS_NODEV) -> None:
-    """Remount ``point`` read-only, keeping the flags a user namespace may not clear."""
-    flags = MS_REMOUNT | MS_BIND | MS_RDONLY | extra
-    for name, flag in _LOCKED_OPTIONS.items():
-        if name in options:
-            flags |= flag
-    _mount(None, point, None, flags)
-
-
-def _pivot_root(new_root: str) -> None:
-    """Make ``new_root`` the root and drop the host's tree entirely (not a chroot)."""
-    number = _PIVOT_ROOT.get(platform.machine())
-    if number is None:
-        raise OSError(f"pivot_root: unknown system call number on {platform.machine()}")
-    os.chdir(new_root)
-    _check(_libc.syscall(number, b".", b"."), "pivot_root")
-    _check(_libc.umount2(b".", MNT_DETACH), "umount the host root")
-    os.chdir("/")
-
-
-def _touch(path: str, is_dir: bool) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if is_dir:
-        os.makedirs(path, exist_ok=True)
-    elif not os.path.exists(path):
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
-
-
-def _build_root(spec: SandboxSpec, new_root: str) -> None:
-    """Fill the empty tmpfs ``new_root`` with the allowlisted view (``view``)."""
-    binds, links = view.allowlist()
-    # Open every source now: the mounts below may cover the place it is reached through.
-    opened = [
-        (b, os.open(b.path, os.O_PATH | (os.O_DIRECTORY if b.is_dir else 0))) for b in binds
-    ]
-    nodes = [(d, os.open(d, os.O_PATH)) for d in view.devices()]
-    _mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
-    for bind, fd in opened:
-        target = new_root + bind.path
-        _touch(target, bind.is_dir)
-        _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
-        os.close(fd)
-    for link in links:
-        os.makedirs(os.path.dirname(new_root + link.path), exist_ok=True)
-        os.symlink(link.target, new_root + link.path)
-    uid = UID_BASE + spec.slot if spec.isolation == "root" else 0
-    user = "student" if uid else "root"
-    os.makedirs(new_root + "/etc", exist_ok=True)
-    with open(new_root + "/etc/passwd", "w") as f:
-        f.write(f"{user}:x:{uid}:{uid}:{user}:{SCRATCH}:/bin/sh\n")
-    with open(new_root + "/etc/group", "w") as f:
-        f.write(f"{user}:x:{uid}:\n")
-    dev = new_root + "/dev"
-    _touch(dev, True)
-    _mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-    for node, fd in nodes:
-        _touch(new_root + node, False)
-        _mount(f"/proc/self/fd/{fd}", new_root + node, None, MS_BIND)
-        os.close(fd)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
-        os.symlink(target, f"{dev}/{name}")
-    writable = {
-        dev + "/shm": "size=1m,mode=1777",
-        new_root + "/tmp": f"size={spec.limits.disk},mode=1777",
-        new_root + "/var/tmp": "size=1m,mode=1777",
-    }
-    for point, options in writable.items():
-        _touch(point, True)
-        _mount("tmpfs", point, "tmpfs", MS_NOSUID | MS_NODEV, options)
-    _touch(new_root + "/proc", True)
-    _mount("proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    device_points = {new_root + node for node, _ in nodes}
-    for point, options in _mounts_under(new_root):
-        if point in writable or point == new_root + "/proc" or point.startswith(new_root + "/proc/"):
-            continue
-        _read_only(point, options, MS_NOSUID if point in device_points else MS_NOSUID | MS_NODEV)
+    unshare(SANDBOX_NAMESPACES)
 
 
 def _limit_ipc(limits: Limits) -> None:
@@ -304,13 +159,14 @@ def _limit_ipc(limits: Limits) -> None:
 
 
 def _confine_files(spec: SandboxSpec) -> None:
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
     sources = [(name, os.open(host, os.O_RDONLY)) for name, host in spec.scratch_files]
     new_root = "/tmp"  # private to this mount namespace: the host's /tmp is untouched
-    _build_root(spec, new_root)
-    _pivot_root(new_root)
+    uid = UID_BASE + spec.slot if spec.isolation == "root" else 0
+    view.build_root(new_root, uid, spec.limits.disk)
+    pivot_root(new_root)
     _limit_ipc(spec.limits)
-    _libc.sethostname(b"sandbox", 7)
+    libc.sethostname(b"sandbox", 7)
     os.makedirs(SCRATCH)
     for name, fd in sources:
         target = os.path.join(SCRATCH, name)
@@ -379,6 +235,8 @@ def confine(spec: SandboxSpec) -> str:
         # RLIMIT_NPROC counts every process of this user id: leave room for what already runs.
         processes += _own_process_count()
     prctl(PR_SET_NO_NEW_PRIVS, 1)  # no setuid binaries (sudo, su) from here on
+    if spec.isolation == "none":  # no PID namespace: kill(-1) would reach all our processes
+        deny_signals_beyond_own_group()
     _set_rlimits(spec.limits, processes)
     os.chdir(scratch)
     os.environ.clear()

@@ -21,8 +21,21 @@ each sandbox is forked from a warm process, which an ``exec`` of ``bwrap`` canno
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
+
+from dlkit.grading.syscalls import (
+    LOCKED_OPTIONS,
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+    mount,
+)
 
 SYSTEM_DIRS = (
     "/usr/bin",
@@ -155,3 +168,91 @@ def devices() -> list[str]:
             os.path.join("/dev", d) for d in os.listdir("/dev") if d.startswith("nvidia")
         )
     return [d for d in found if os.path.exists(d) and not os.path.isdir(d)]
+
+
+def _unescape(field: bytes) -> str:
+    """A path as /proc/self/mountinfo writes it ("\\040" for a space)."""
+    return os.fsdecode(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field))
+
+
+def _mounts_under(root: str) -> list[tuple[str, set[str]]]:
+    """(mount point, its per-mount options) for every mount at or below ``root``, outermost
+    first."""
+    found = []
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            fields = line.split()
+            point = _unescape(fields[4])
+            if point == root or point.startswith(root.rstrip("/") + "/"):
+                found.append((point, set(fields[5].decode().split(","))))
+    return found
+
+
+def _read_only(point: str, options: set[str], extra: int = MS_NOSUID | MS_NODEV) -> None:
+    """Remount ``point`` read-only, keeping the flags a user namespace may not clear."""
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY | extra
+    for name, flag in LOCKED_OPTIONS.items():
+        if name in options:
+            flags |= flag
+    mount(None, point, None, flags)
+
+
+def _touch(path: str, is_dir: bool) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if is_dir:
+        os.makedirs(path, exist_ok=True)
+    elif not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+
+
+def build_root(new_root: str, uid: int, disk: int) -> None:
+    """Mount the allowlisted view on ``new_root`` (chapter 00): a read-only ``tmpfs`` holding
+    read-only binds, ``/dev``, a fresh ``/proc`` and writable ``/tmp`` (``disk`` bytes);
+    ``uid`` is the sandbox user named in its ``/etc/passwd``. Call it in a private mount
+    namespace, then ``syscalls.pivot_root(new_root)``."""
+    binds, links = allowlist()
+    # Open every source now: the mounts below may cover the place it is reached through.
+    opened = [
+        (b, os.open(b.path, os.O_PATH | (os.O_DIRECTORY if b.is_dir else 0))) for b in binds
+    ]
+    nodes = [(d, os.open(d, os.O_PATH)) for d in devices()]
+    mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
+    for bind, fd in opened:
+        target = new_root + bind.path
+        _touch(target, bind.is_dir)
+        mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+        os.close(fd)
+    for link in links:
+        os.makedirs(os.path.dirname(new_root + link.path), exist_ok=True)
+        os.symlink(link.target, new_root + link.path)
+    user = "student" if uid else "root"
+    os.makedirs(new_root + "/etc", exist_ok=True)
+    with open(new_root + "/etc/passwd", "w") as f:
+        f.write(f"{user}:x:{uid}:{uid}:{user}:/tmp/work:/bin/sh\n")
+    with open(new_root + "/etc/group", "w") as f:
+        f.write(f"{user}:x:{uid}:\n")
+    dev = new_root + "/dev"
+    _touch(dev, True)
+    mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+    for node, fd in nodes:
+        _touch(new_root + node, False)
+        mount(f"/proc/self/fd/{fd}", new_root + node, None, MS_BIND)
+        os.close(fd)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{dev}/{name}")
+    writable = {
+        dev + "/shm": "size=1m,mode=1777",
+        new_root + "/tmp": f"size={disk},mode=1777",
+        new_root + "/var/tmp": "size=1m,mode=1777",
+    }
+    for point, options in writable.items():
+        _touch(point, True)
+        mount("tmpfs", point, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    _touch(new_root + "/proc", True)
+    mount("proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    device_points = {new_root + node for node, _ in nodes}
+    for point, options in _mounts_under(new_root):
+        if point in writable or point == new_root + "/proc" or point.startswith(new_root + "/proc/"):
+            continue
+        _read_only(point, options, MS_NOSUID if point in device_points else MS_NOSUID | MS_NODEV)

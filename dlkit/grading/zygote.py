@@ -28,17 +28,9 @@ from typing import Any
 from dlkit.grading.guard import TrustedState
 from dlkit.grading.harness import make_shell, run_notebook_process, seed_everything
 from dlkit.grading.remote import Peer
-from dlkit.grading.sandbox import (
-    PR_SET_DUMPABLE,
-    PR_SET_PDEATHSIG,
-    Limits,
-    SandboxSpec,
-    confine,
-    enter_namespaces,
-    kill_descendants,
-    prctl,
-)
+from dlkit.grading.sandbox import Limits, SandboxSpec, confine, enter_namespaces, kill_descendants
 from dlkit.grading.student import StudentProcess, drop_capabilities
+from dlkit.grading.syscalls import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, prctl
 
 FD_BASE = 100  # where the notebook process keeps its two channel ends, away from 0-2
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # as runner sends it

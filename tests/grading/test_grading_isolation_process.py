@@ -83,6 +83,16 @@ WIDE_ATTACKS = {
         except OSError:
             pass""",
 }
+# Without a PID namespace ("none") the wide signals are refused by a seccomp filter; probed
+# with signal 0 (a permission check that sends nothing): a regression must not kill the host.
+WIDE_PROBE = SIGNALS + """for name, call in (("everyone", lambda: os.kill(-1, 0)),
+                   ("group 1", lambda: os.killpg(1, 0)),
+                   ("parent's group", lambda: os.killpg(os.getpgid(os.getppid()), 0))):
+    try:
+        call()
+        print(name, "allowed")
+    except PermissionError:
+        print(name, "refused")"""
 # Honest students around them: one running (sleeping) while the attacks happen, one after.
 HONEST = {
     "0-honest-busy": ("correct", "import time\ntime.sleep(6)"),
@@ -156,11 +166,16 @@ def _assert_batch_survived(scores: dict[str, float], attacks: dict) -> None:
 def test_signals_reach_only_the_senders_sandbox(tmp_path: Path, level: str) -> None:
     if level == "root" and detect_isolation()[0] != "root":
         pytest.skip("the grader is not root here")
-    # Without namespaces kill(-1) and guessed pids would reach the grader: "none" is only
-    # for trusted notebooks, and only its process-group guarantee is checked there.
-    attacks = {**GROUP_ATTACKS, **(WIDE_ATTACKS if level == "root" else {})}
+    # Without namespaces a guessed pid could reach the grader: "none" is only for trusted
+    # notebooks; its guarantee is its own process group, and kill(-1)/killpg refused.
+    wide = WIDE_ATTACKS if level == "root" else {"probe-wide": WIDE_PROBE}
+    attacks = {**GROUP_ATTACKS, **wide}
     results = attack_batch(tmp_path, {**attacks, **HONEST}, jobs=3, isolation=level, limits=FAST)
     _assert_batch_survived({s: r.score for s, (r, _) in results.items()}, attacks)
+    if level == "none":
+        probe = results["probe-wide"][1]
+        for name in ("everyone", "group 1", "parent's group"):
+            assert f"{name} refused" in probe, probe
 
 
 def test_signals_reach_only_the_senders_sandbox_in_a_user_namespace(unprivileged_grader) -> None:
