@@ -8,23 +8,26 @@ collect the submissions -> merge each with the trusted source -> run them in san
 from __future__ import annotations
 
 import ast
+import json
+import logging
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 from tqdm import tqdm
+from traitlets.log import get_logger
 
 from dlkit.grading.collect import Submission, collect_submissions
 from dlkit.grading.course import Course, SourceNotebook
 from dlkit.grading.feedback import write_feedback
-from dlkit.grading.gradebook import GradebookWriter, gradebook_path
+from dlkit.grading.gradebook import GradebookWriter
 from dlkit.grading.merge import blank_sources, plan_notebook
 from dlkit.grading.report import summary, write_csv
 from dlkit.grading.results import NotebookResult, SubmissionResult, TestOutcome
 from dlkit.grading.runner import GraderError, NotebookJob, Runner
 from dlkit.grading.sandbox import Limits
+from dlkit.grading.workdir import make_workdir, remove_workdir, stop_on_signals
 
 
 def imported_modules(sources: list[SourceNotebook]) -> list[str]:
@@ -58,19 +61,39 @@ def read_submission(path: Path, limits: Limits) -> tuple[nbformat.NotebookNode |
                 f"{limits.notebook_size >> 10} KiB"
             ),
         )
+    # The reason reaches the student's feedback: it says what was expected and where the
+    # file went wrong, never what the file holds (it may be a link to someone else's file).
+    text = path.read_bytes().decode("utf-8", "replace")
     try:
-        nb = nbformat.reads(path.read_bytes().decode("utf-8", "replace"), as_version=4)
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        return (
+            None,
+            "invalid",
+            "corrupt notebook: expected notebook JSON, the file is not valid JSON "
+            f"(line {error.lineno}, column {error.colno})",
+        )
+    try:
+        # nbformat logs a schema problem quoting the cell: the log stays quiet while it reads
+        # (an honest notebook with a small schema problem is still graded, as nbgrader does).
+        logger = get_logger()
+        level = logger.level
+        logger.setLevel(logging.CRITICAL)
+        try:
+            nb = nbformat.reads(text, as_version=4)
+        finally:
+            logger.setLevel(level)
         if not isinstance(nb.get("cells"), list):
             raise ValueError("no list of cells")
         for cell in nb.cells:
             if not isinstance(cell, dict) or not isinstance(cell.get("source", ""), (str, list)):
                 raise ValueError("a cell is not a notebook cell")
-    except Exception as error:  # nbformat raises many kinds for a corrupt file
+    except Exception:  # nbformat raises many kinds, some quoting the file: never shown
         return (
             None,
             "invalid",
-            f"corrupt notebook, not valid notebook JSON: {type(error).__name__}: "
-            f"{str(error)[:200]}",
+            "corrupt notebook: expected a Jupyter notebook (nbformat 4 JSON with a list of "
+            "cells), the file is JSON but not a notebook",
         )
     return nb, "ok", ""
 
@@ -108,25 +131,18 @@ def grade(
     out_dir = Path(out) if out is not None else course.root / "grading" / lab
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, SubmissionResult] = {}
-    with tempfile.TemporaryDirectory(prefix="dlkit-submissions-") as workdir:
-        hidden = [
-            str(course.root),
-            str(Path(submissions).resolve()),
-            str(out_dir.resolve()),
-            workdir,
-        ]
-        db_file = gradebook_path(course.db_url)
-        if db_file is not None:
-            hidden.append(str(db_file))
-        runner = Runner(
-            jobs=jobs,
-            limits=limits,
-            isolation=isolation,
-            hidden_paths=hidden,
-            warm_modules=imported_modules(sources),
-        )
-        runner.spawn()  # the warm worker imports the lab's libraries while we collect and plan
+    # SIGTERM/SIGHUP unwind like an exception: the sandboxes stop, the temporary folders go.
+    with stop_on_signals():
+        workdir = make_workdir("submissions")
+        runner: Runner | None = None
         try:
+            runner = Runner(
+                jobs=jobs,
+                limits=limits,
+                isolation=isolation,
+                warm_modules=imported_modules(sources),
+            )
+            runner.spawn()  # the warm worker imports the lab's libraries while we collect
             _grade_batch(
                 runner,
                 submissions,
@@ -141,7 +157,9 @@ def grade(
                 Path(workdir),
             )
         finally:
-            runner.close()
+            if runner is not None:
+                runner.close()
+            remove_workdir(workdir)
     ordered = [results[k] for k in sorted(results)]
     csv_path = write_csv(out_dir / "grades.csv", ordered, sources)
     log(summary(ordered))
@@ -162,14 +180,23 @@ def _grade_batch(
     results: dict[str, SubmissionResult],
     workdir: Path,
 ) -> None:
-    found = collect_submissions(Path(submissions), lab, [s.name for s in sources], workdir)
+    collected = collect_submissions(Path(submissions), lab, [s.name for s in sources], workdir)
+    for note in collected.skipped:
+        log(f"not graded: {note}")
+    found = collected.submissions
     blanks = {s.name: blank_sources(s) for s in sources}
     scratch = [(name, str(path)) for name, path in course.lab_files(lab)]
     jobs_list: list[NotebookJob] = []
     pending: dict[str, int] = {}
+    unclear: set[str] = set()
     for sub in found:
         result = SubmissionResult(sub.student, lab, timestamp=sub.timestamp)
         results[sub.student] = result
+        if sub.problem is not None:  # whose work it is is unclear: nothing is written for it
+            log(f"{sub.student}: {sub.problem[1]}")
+            result.notebooks = [_unrunnable(s, *sub.problem) for s in sources]
+            unclear.add(sub.student)
+            continue
         for source in sources:
             job_or_result = _prepare(sub, source, blanks[source.name], scratch, limits)
             if isinstance(job_or_result, NotebookResult):
@@ -195,7 +222,9 @@ def _grade_batch(
 
     try:
         for student, result in results.items():
-            if student not in pending:
+            if student in unclear:
+                bar.update(1)
+            elif student not in pending:
                 finish(result)
 
         def on_result(job: NotebookJob, nb_result: NotebookResult) -> None:
@@ -225,8 +254,11 @@ def _prepare(
     path = sub.notebooks.get(source.name)
     if path is None:
         found = ", ".join(f"{n}.ipynb" for n in sub.others) or "no notebook"
+        notes = "".join(f"; {note}" for note in sub.notes)
         return _unrunnable(
-            source, "missing", f"missing notebook: expected {source.name}.ipynb, found {found}"
+            source,
+            "missing",
+            f"missing notebook: expected {source.name}.ipynb, found {found}{notes}",
         )
     nb, status, reason = read_submission(path, limits)
     if nb is None:

@@ -14,6 +14,7 @@ from dlkit.grading.merge import Plan, PlannedCell
 from dlkit.grading.results import NotebookResult
 from dlkit.grading.runner import NotebookJob, Runner
 from dlkit.grading.sandbox import Limits
+from dlkit.grading.workdir import stop_on_signals
 
 SIDE_FILES_MAX = 256 << 20  # data files next to the notebook copied into its scratch folder
 
@@ -67,7 +68,7 @@ def check_notebook(
     plan = plan_own_notebook(nb)
     job = NotebookJob(path.stem, path.stem, plan, _side_files(path.parent))
     outcome: list[NotebookResult] = []
-    with Runner(jobs=1, limits=limits, isolation=isolation, hidden_paths=()) as runner:
+    with stop_on_signals(), Runner(jobs=1, limits=limits, isolation=isolation) as runner:
         runner.run([job], lambda _job, result: outcome.append(result))
     return outcome[0]
 

@@ -10,6 +10,13 @@ from dlkit.grading.course import SourceNotebook
 from dlkit.grading.results import SubmissionResult
 
 BINS = 5  # score distribution in fifths of the maximum
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    """A text cell a spreadsheet shows as text: a leading ``=``, ``+``, ``-`` or ``@`` would
+    make a student-chosen name (or file name in a reason) a formula, so it gets a ``'``."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def write_csv(path: Path, results: list[SubmissionResult], sources: list[SourceNotebook]) -> Path:
@@ -24,13 +31,13 @@ def write_csv(path: Path, results: list[SubmissionResult], sources: list[SourceN
             points = result.task_points()
             writer.writerow(
                 [
-                    result.student,
-                    result.lab,
+                    _text(result.student),
+                    _text(result.lab),
                     *(f"{points.get(t, 0.0):g}" for t in task_ids),
                     f"{result.score:g}",
                     f"{result.max_score:g}",
                     result.status,
-                    result.reason,
+                    _text(result.reason),
                 ]
             )
     return path

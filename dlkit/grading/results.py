@@ -27,6 +27,7 @@ FATAL = (
     "invalid",
     "oversized",
     "missing",
+    "collision",
     "sandbox",
 )
 STATUSES = ("ok", "error", *FATAL)

@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
@@ -34,6 +33,7 @@ from dlkit.grading.results import (
     describe_error,
 )
 from dlkit.grading.sandbox import SCRATCH, Limits, detect_isolation, python_executable_dir
+from dlkit.grading.workdir import make_workdir, remove_workdir
 
 CELL_OUTPUT_KEEP = 8 << 10  # output kept per cell for the feedback; the rest is counted only
 ZYGOTE_START_TIMEOUT = 300.0
@@ -87,7 +87,6 @@ class Runner:
         limits: Limits | None = None,
         warm_modules: Iterable[str] = (),
         isolation: str = "auto",
-        hidden_paths: Iterable[str] = (),
         seed: int = 0,
         env: dict[str, str] | None = None,
     ) -> None:
@@ -99,8 +98,7 @@ class Runner:
         self.isolation, self.warning = detect_isolation(isolation)
         self.seed = seed
         self.extra_env = dict(env or {})
-        self.workdir = tempfile.mkdtemp(prefix="dlkit-grade-")
-        self.hidden_paths = [os.path.abspath(p) for p in hidden_paths] + [self.workdir]
+        self.workdir = make_workdir("run")
         self._zygote: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._counter = 0
@@ -193,7 +191,7 @@ class Runner:
             self._zygote.kill()  # it holds no state worth a clean exit; its workers die with it
             self._zygote.wait()
             self._zygote = None
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        remove_workdir(self.workdir)
 
     # -- scheduling ------------------------------------------------------------------------
     def run(
@@ -273,7 +271,6 @@ class Runner:
             "isolation": self.isolation,
             "slot": slot,
             "limits": asdict(self.limits),
-            "hidden_paths": self.hidden_paths,
             "scratch_files": job.scratch_files,
             "env": self._env(scratch),
             "seed": self.seed,

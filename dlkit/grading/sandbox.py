@@ -2,22 +2,21 @@
 
 A submission runs in its own process tree, set up here in two steps:
 
-* ``enter_namespaces`` (in the worker that forks the notebook process): new network, mount and
-  PID namespaces, so there is no network and the whole tree dies with its first process;
-* ``confine`` (in the notebook process, PID 1 of that namespace): the file system read-only
-  except a size-capped scratch ``tmpfs``, secret paths (solutions, gradebook, other students'
-  work) hidden behind empty mounts, an unprivileged user id, and rlimits on memory, processes,
-  file size and CPU time.
+* ``enter_namespaces`` (in the worker that forks the notebook process): new network, mount,
+  PID, IPC and UTS namespaces, so there is no network, SysV shared memory and message queues
+  die with the sandbox, and the whole tree dies with its first process;
+* ``confine`` (in the notebook process, PID 1 of that namespace): its own session and process
+  group, an allowlisted root file system (``view``: system libraries and the interpreter's
+  environment read-only, a size-capped scratch ``tmpfs``, nothing else of the host), an
+  unprivileged user id, and rlimits on memory, processes, file size and CPU time.
 
 Three levels, chosen by ``detect_isolation``: ``"root"`` (all of the above), ``"userns"``
-(namespaces through an unprivileged user namespace: no uid drop), ``"none"`` (rlimits and a
-process group only; the caller warns that network and files are not isolated).
+(namespaces through an unprivileged user namespace: no uid drop), ``"none"`` (rlimits, its own
+session and process group only; the caller warns that network and files are not isolated).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import resource
 import shutil
@@ -25,28 +24,26 @@ import signal
 import sys
 from dataclasses import dataclass, field
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_REMOUNT = 0x20
-MS_BIND = 0x1000
-MS_REC = 0x4000
-MS_PRIVATE = 0x40000
-PR_SET_PDEATHSIG = 1
-PR_SET_DUMPABLE = 4
-PR_SET_CHILD_SUBREAPER = 36
-PR_SET_NO_NEW_PRIVS = 38
+from dlkit.grading import view
+from dlkit.grading.syscalls import (
+    CLONE_NEWUSER,
+    MS_PRIVATE,
+    MS_REC,
+    PR_SET_CHILD_SUBREAPER,
+    PR_SET_NO_NEW_PRIVS,
+    SANDBOX_NAMESPACES,
+    deny_signals_beyond_own_group,
+    libc,
+    mount,
+    pivot_root,
+    prctl,
+    unshare,
+)
 
 ISOLATION_LEVELS = ("root", "userns", "none")
 SCRATCH = "/tmp/work"  # the submission's only writable place, inside its private /tmp
 UID_BASE = 1_900_000  # one unprivileged uid per parallel slot, so RLIMIT_NPROC is per sandbox
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
 @dataclass(frozen=True)
@@ -75,35 +72,8 @@ class SandboxSpec:
     isolation: str
     slot: int
     limits: Limits
-    hidden_paths: tuple[str, ...] = ()
     scratch_files: tuple[tuple[str, str], ...] = ()  # (relative name in scratch, host path)
     env: dict[str, str] = field(default_factory=dict)
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what} failed: {os.strerror(errno)}")
-
-
-def _unshare(flags: int) -> None:
-    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
-    result = _libc.mount(
-        source.encode() if source else None,
-        target.encode(),
-        fstype.encode() if fstype else None,
-        ctypes.c_ulong(flags),
-        data.encode() if data else None,
-    )
-    _check(result, f"mount {target}")
-
-
-def prctl(option: int, value: int) -> None:
-    """Set a process attribute (death signal, subreaper, no-new-privs) (chapter 00)."""
-    _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl({option})")
 
 
 def _probe(flags: int) -> bool:
@@ -111,7 +81,7 @@ def _probe(flags: int) -> bool:
     pid = os.fork()
     if pid == 0:
         try:
-            _unshare(flags)
+            unshare(flags)
             os._exit(0)
         except BaseException:
             os._exit(1)
@@ -129,7 +99,7 @@ def detect_isolation(requested: str = "auto") -> tuple[str, str]:
         raise ValueError(
             f"expected isolation 'auto', 'root', 'userns' or 'none', got {requested!r}"
         )
-    namespaces = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID
+    namespaces = SANDBOX_NAMESPACES
     can_root = os.geteuid() == 0 and _probe(namespaces)
     can_userns = not can_root and _probe(CLONE_NEWUSER | namespaces)
     if requested == "root" and not can_root:
@@ -155,7 +125,7 @@ def detect_isolation(requested: str = "auto") -> tuple[str, str]:
 
 
 def enter_namespaces(isolation: str) -> None:
-    """Move the calling worker into fresh net/mount/PID namespaces (chapter 00).
+    """Move the calling worker into fresh net/mount/PID/IPC/UTS namespaces (chapter 00).
 
     Its next child becomes PID 1 of the new PID namespace: when that child dies, the kernel kills
     every process the submission started.
@@ -165,100 +135,38 @@ def enter_namespaces(isolation: str) -> None:
         return
     if isolation == "userns":
         uid, gid = os.getuid(), os.getgid()
-        _unshare(CLONE_NEWUSER)
+        unshare(CLONE_NEWUSER)
         with open("/proc/self/setgroups", "w") as f:
             f.write("deny")
         with open("/proc/self/uid_map", "w") as f:
             f.write(f"0 {uid} 1")
         with open("/proc/self/gid_map", "w") as f:
             f.write(f"0 {gid} 1")
-    _unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID)
+    unshare(SANDBOX_NAMESPACES)
 
 
-def _mount_points() -> list[str]:
-    points = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            point = line.split()[4]
-            points.append(point.encode().decode("unicode_escape"))  # "\040" is a space
-    return points
-
-
-def _hide(path: str) -> None:
-    """Cover ``path`` with an empty mount, so the submission cannot read what is there."""
-    if os.path.isdir(path):
-        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-    elif os.path.exists(path):
-        _mount("/dev/null", path, None, MS_BIND)
-
-
-def _interpreter_paths() -> list[str]:
-    """Directories the notebook process must still read: the interpreter, its site-packages and
-    this package (an editable install lives in the course repository)."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, package}
-    paths.update(p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p))
-    paths.discard(os.getcwd())  # `python -m` puts the working directory first: not needed
-    roots: list[str] = []
-    for path in sorted(os.path.realpath(p) for p in paths):  # keep only outermost directories
-        if not any(_inside(path, r) for r in roots):
-            roots.append(path)
-    return roots
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-def _blocking_ancestor(path: str, covered: list[str], drop_uid: bool) -> str | None:
-    """The first directory that hides ``path`` in the sandbox: one we cover with an empty mount
-    (/tmp, a hidden course) or one the unprivileged uid cannot traverse (Python under /root)."""
-    parts = path.strip("/").split("/")
-    for i in range(1, len(parts) + 1):
-        ancestor = "/" + "/".join(parts[:i])
-        if ancestor in covered:
-            return ancestor
-        if drop_uid and i < len(parts) and not os.stat(ancestor).st_mode & 0o001:
-            return ancestor
-    return None
+def _limit_ipc(limits: Limits) -> None:
+    """Cap what SysV shared memory and message queues may hold in this IPC namespace: they live
+    outside any process, so the memory rlimit does not see them."""
+    pages = max(1, limits.disk // os.sysconf("SC_PAGE_SIZE"))
+    for name, value in (("shmmax", limits.disk), ("shmall", pages), ("shmmni", 16),
+                        ("msgmni", 16), ("msgmnb", 1 << 16)):
+        try:
+            with open(f"/proc/sys/kernel/{name}", "w") as f:
+                f.write(str(value))
+        except OSError:
+            pass  # an older kernel keeps these global: the namespace still ends with the sandbox
 
 
 def _confine_files(spec: SandboxSpec) -> None:
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
     sources = [(name, os.open(host, os.O_RDONLY)) for name, host in spec.scratch_files]
-    hidden = [p for p in spec.hidden_paths if not _inside(p, "/tmp")]  # the new /tmp hides those
-    hidden_dirs = [p for p in hidden if os.path.isdir(p)]
-    covered = ["/tmp", *hidden_dirs]
-    keep = []  # (path, blocking ancestor, fd opened now, while the path is still reachable)
-    for path in _interpreter_paths():
-        ancestor = _blocking_ancestor(path, covered, spec.isolation == "root")
-        if ancestor is not None and ancestor != path:
-            keep.append((path, ancestor, os.open(path, os.O_PATH | os.O_DIRECTORY)))
-    for point in _mount_points():  # everything read-only: scratch is the one writable place
-        if point.startswith(("/proc", "/sys", "/dev")):
-            continue
-        try:
-            _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
-        except OSError:
-            pass  # a mount we may not touch stays as it is; it is not writable for us anyway
-    for path in hidden:
-        _hide(path)
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={spec.limits.disk},mode=1777")
-    stand_ins = set()
-    for path, ancestor, fd in keep:
-        if ancestor not in covered and ancestor not in stand_ins:  # e.g. /root, made traversable
-            _mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-            stand_ins.add(ancestor)
-        os.makedirs(path, exist_ok=True)
-        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-        _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
-        os.close(fd)
-    for mount_point in [*hidden_dirs, *stand_ins]:
-        _mount(None, mount_point, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    for small in ("/dev/shm", "/var/tmp", "/run/lock"):
-        if os.path.isdir(small):
-            _mount("tmpfs", small, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777")
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    new_root = "/tmp"  # private to this mount namespace: the host's /tmp is untouched
+    uid = UID_BASE + spec.slot if spec.isolation == "root" else 0
+    view.build_root(new_root, uid, spec.limits.disk)
+    pivot_root(new_root)
+    _limit_ipc(spec.limits)
+    libc.sethostname(b"sandbox", 7)
     os.makedirs(SCRATCH)
     for name, fd in sources:
         target = os.path.join(SCRATCH, name)
@@ -304,11 +212,13 @@ def confine(spec: SandboxSpec) -> str:
     Call it in the first process of the new namespaces, before any submission code runs.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Its own session and process group at every level: kill(0), killpg(getpgid(0)) reach
+    # only this sandbox, never the grader, the zygote or another sandbox.
+    os.setsid()
     if spec.isolation in ("root", "userns"):
         _confine_files(spec)
         scratch = SCRATCH
     else:
-        os.setsid()  # one process group: the parent can kill the whole tree
         scratch = spec.env["DLKIT_SCRATCH"]
         _copy_scratch_files(spec, scratch)
     processes = spec.limits.processes
@@ -325,6 +235,8 @@ def confine(spec: SandboxSpec) -> str:
         # RLIMIT_NPROC counts every process of this user id: leave room for what already runs.
         processes += _own_process_count()
     prctl(PR_SET_NO_NEW_PRIVS, 1)  # no setuid binaries (sudo, su) from here on
+    if spec.isolation == "none":  # no PID namespace: kill(-1) would reach all our processes
+        deny_signals_beyond_own_group()
     _set_rlimits(spec.limits, processes)
     os.chdir(scratch)
     os.environ.clear()

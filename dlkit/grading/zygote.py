@@ -28,17 +28,9 @@ from typing import Any
 from dlkit.grading.guard import TrustedState
 from dlkit.grading.harness import make_shell, run_notebook_process, seed_everything
 from dlkit.grading.remote import Peer
-from dlkit.grading.sandbox import (
-    PR_SET_DUMPABLE,
-    PR_SET_PDEATHSIG,
-    Limits,
-    SandboxSpec,
-    confine,
-    enter_namespaces,
-    kill_descendants,
-    prctl,
-)
+from dlkit.grading.sandbox import Limits, SandboxSpec, confine, enter_namespaces, kill_descendants
 from dlkit.grading.student import StudentProcess, drop_capabilities
+from dlkit.grading.syscalls import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, prctl
 
 FD_BASE = 100  # where the notebook process keeps its two channel ends, away from 0-2
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # as runner sends it
@@ -94,7 +86,6 @@ def _notebook_process(job: dict[str, Any], warm: Warm, fds: list[int]) -> None:
             isolation=job["isolation"],
             slot=int(job["slot"]),
             limits=Limits(**job["limits"]),
-            hidden_paths=tuple(job["hidden_paths"]),
             scratch_files=tuple((a, b) for a, b in job["scratch_files"]),
             env=dict(job["env"]),
         )
@@ -125,6 +116,7 @@ def _student_process(
 ) -> None:
     """The student process: no channel to the grader, only its socket to the tester."""
     tester_end.close()
+    os.setsid()  # its own process group: kill(0) from a submission cannot reach the tester
     os.close(FD_BASE)
     os.close(FD_BASE + 1)
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -188,6 +180,7 @@ def serve(sock: socket.socket, warm: Warm) -> None:
 
 
 def main(argv: list[str]) -> int:
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the grader died (even by SIGKILL): so do we
     sock = socket.socket(fileno=int(argv[0]))
     failed = warm_up(json.loads(argv[1]))
     warm = Warm(make_shell(), [PACKAGE_DIR])

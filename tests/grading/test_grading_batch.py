@@ -46,7 +46,7 @@ EXPECTED: dict[str, tuple[float, str, str]] = {
     "read-outside-scratch": (0.0, "file-access", "solutions/lab01/lab01.ipynb"),
     "write-outside-scratch": (0.0, "file-access", "hacked.txt"),
     "forged-result": (0.0, "tampering", "forged"),
-    "corrupt-json": (0.0, "invalid", "not valid notebook JSON"),
+    "corrupt-json": (0.0, "invalid", "not valid JSON"),
     "oversized": (0.0, "oversized", "too large"),
     "missing-notebook": (0.0, "missing", "found no notebook"),
     "renamed-notebook": (0.0, "missing", "found lab01-copy.ipynb"),

@@ -64,7 +64,7 @@ def test_collects_nbgrader_layout_with_timestamps(tmp_path: Path) -> None:
     _notebook(tmp_path / "ann" / "lab01" / "lab01.ipynb")
     (tmp_path / "ann" / "lab01" / "timestamp.txt").write_text("2024-01-02 03:04:05 UTC")
     _notebook(tmp_path / "bob" / "lab01" / "other.ipynb")
-    found = collect_submissions(tmp_path, "lab01", ["lab01"], tmp_path / "work")
+    found = collect_submissions(tmp_path, "lab01", ["lab01"], tmp_path / "work").submissions
     assert [s.student for s in found] == ["ann", "bob"]
     assert found[0].timestamp == "2024-01-02 03:04:05 UTC"
     assert found[1].notebooks == {} and found[1].others == ["other"]
@@ -72,10 +72,10 @@ def test_collects_nbgrader_layout_with_timestamps(tmp_path: Path) -> None:
 
 def test_collects_a_folder_per_student_and_a_notebook_per_student(tmp_path: Path) -> None:
     _notebook(tmp_path / "a" / "Carla Díaz" / "lab01.ipynb")
-    found = collect_submissions(tmp_path / "a", "lab01", ["lab01"], tmp_path / "w1")
-    assert [s.student for s in found] == ["Carla_D_az"]
+    found = collect_submissions(tmp_path / "a", "lab01", ["lab01"], tmp_path / "w1").submissions
+    assert [s.student for s in found] == ["Carla Díaz"]
     _notebook(tmp_path / "b" / "dan.ipynb")
-    found = collect_submissions(tmp_path / "b", "lab01", ["lab01"], tmp_path / "w2")
+    found = collect_submissions(tmp_path / "b", "lab01", ["lab01"], tmp_path / "w2").submissions
     assert found[0].student == "dan" and "lab01" in found[0].notebooks
     with pytest.raises(ValueError, match="ambiguous"):
         collect_submissions(tmp_path / "b", "lab01", ["part1", "part2"], tmp_path / "w3")
@@ -87,10 +87,10 @@ def test_collects_a_zip_and_refuses_paths_that_escape(tmp_path: Path) -> None:
         zf.write(SUBMISSIONS / "correct.ipynb", "submissions/eve/lab01/lab01.ipynb")
         zf.writestr("../../escaped.txt", "no")
         zf.writestr("/abs.txt", "no")
-    found = collect_submissions(archive, "lab01", ["lab01"], tmp_path / "work")
+    found = collect_submissions(archive, "lab01", ["lab01"], tmp_path / "work").submissions
     assert [s.student for s in found] == ["eve"]
     assert not (tmp_path / "escaped.txt").exists() and not Path("/abs.txt").exists()
-    assert unzip_safely(archive, tmp_path / "again").name == "submissions"
+    assert unzip_safely(archive, tmp_path / "again")[0].name == "submissions"
 
 
 def test_collect_errors_say_what_was_expected(tmp_path: Path) -> None:
@@ -99,5 +99,6 @@ def test_collect_errors_say_what_was_expected(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="found none"):
         collect_submissions(tmp_path / "empty", "lab01", ["lab01"], tmp_path)
-    with pytest.raises(ValueError, match="letters or digits"):
-        student_id("...")
+    for bad in ("..", " ", "a\nb", "x" * 129):
+        with pytest.raises(ValueError, match="expected a student name"):
+            student_id(bad)
