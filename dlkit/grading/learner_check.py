@@ -19,16 +19,24 @@ SIDE_FILES_MAX = 256 << 20  # data files next to the notebook copied into its sc
 
 
 def plan_own_notebook(nb) -> Plan:  # noqa: ANN001 (an nbformat notebook)
-    """Run the notebook as it is; its own test cells are scored (chapter 00)."""
+    """Run the notebook as it is; its own test cells are scored (chapter 00).
+
+    The cells play the roles grading gives them: a locked code cell (the lab's setup) runs in
+    the tester too, so its helpers (``strict_numerics``, ``compare``) are the tester's own; the
+    answer cells' names are what the tests see of the learner's process.
+    """
     cells = []
     for raw in nb.cells:
         cell = classify_cell(raw)
         if cell.kind == "test":
             cells.append(PlannedCell("test", cell.source, cell.grade_id, cell))
-        elif raw.cell_type == "code":
-            cells.append(PlannedCell("student", cell.source, cell.grade_id))
-        else:
+        elif raw.cell_type != "code":
             cells.append(PlannedCell("text", cell.source, cell.grade_id))
+        elif cell.kind == "locked":
+            cells.append(PlannedCell("setup", cell.source, cell.grade_id, cell))
+        else:
+            trusted = cell if cell.kind in ("solution", "manual") else None
+            cells.append(PlannedCell("student", cell.source, cell.grade_id, trusted))
     return Plan(tuple(cells), ())
 
 
