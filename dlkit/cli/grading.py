@@ -81,7 +81,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     from dlkit.grading.learner_check import check_notebook, format_check
 
     result = check_notebook(args.notebook, limits=_limits(args), isolation=args.isolation)
-    print(format_check(result))
+    report = format_check(result)
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        report.encode(encoding)
+    except (UnicodeEncodeError, LookupError):  # a terminal without ✓ and ✗
+        report = report.replace("✓", "+").replace("✗", "x").encode(encoding, "replace").decode(encoding)
+    print(report)
     return 0 if not result.fatal and all(t.passed for t in result.tests) else 1
 
 

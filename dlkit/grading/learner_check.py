@@ -81,13 +81,17 @@ def check_notebook(
 
 
 def format_check(result: NotebookResult) -> str:
-    """The report a learner reads: one line per task, then the visible score (chapter 00)."""
+    """The report a learner reads: one line per task, then the visible score (chapter 00).
+
+    ``✓ sigmoid-tests (3/3)`` or ``✗ relu-tests (0/2): not implemented yet``; a message is kept
+    on its one line (no traceback, whatever the check printed).
+    """
     lines = [f"checking {result.notebook}.ipynb"]
     for test in result.tests:
-        mark = "PASS" if test.passed else "FAIL"
-        line = f"  [{mark}] {test.grade_id} ({test.points:g}/{test.max_points:g})"
+        mark = "✓" if test.passed else "✗"
+        line = f"  {mark} {test.grade_id} ({test.points:g}/{test.max_points:g})"
         if not test.passed and test.message:
-            line += f": {test.message}"
+            line += ": " + " ".join(test.message.split())
         lines.append(line)
     if result.fatal:
         lines.append(f"  the notebook could not finish: {result.reason}")

@@ -465,6 +465,8 @@ class Runner:
         if hidden:  # made by the tester from the trusted source only (hidden_feedback)
             made = message.get("message")
             text = made[:500] if type(made) is str else "a hidden check failed"
+        elif error.get("ename") == "NotImplementedError":
+            text = "not implemented yet"  # the released stub, still there
         else:
             text = describe_error(error)
         run.result.tests.append(
