@@ -24,6 +24,7 @@ def _limits(args: argparse.Namespace):  # noqa: ANN202 (Limits, imported lazily)
         notebook_timeout=args.notebook_timeout,
         memory=args.memory_mb << 20,
         output=args.output_kb << 10,
+        notebook_size=args.max_notebook_kb << 10,
     )
 
 
@@ -55,6 +56,13 @@ def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
         default=2048,
         metavar="KB",
         help="output a notebook may print before it is stopped (default: 2048)",
+    )
+    parser.add_argument(
+        "--max-notebook-kb",
+        type=_positive(int),
+        default=4096,
+        metavar="KB",
+        help="largest notebook accepted, measured without its saved outputs (default: 4096)",
     )
     parser.add_argument(
         "--isolation",

@@ -46,17 +46,21 @@ def imported_modules(sources: list[SourceNotebook]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+RAW_SIZE_FACTOR = 64  # a saved notebook may be this many times the limit before outputs go
+
+
 def read_submission(path: Path, limits: Limits) -> tuple[nbformat.NotebookNode | None, str, str]:
-    """A submitted notebook, or why it cannot be graded: ``(notebook, status, reason)``."""
+    """A submitted notebook, or why it cannot be graded: ``(notebook, status, reason)``.
+
+    The size limit applies to the notebook without its saved outputs (they are never graded),
+    so a learner whose figures make the file large loses nothing; a file too large to read
+    at all is refused first.
+    """
     size = path.stat().st_size
-    if size > limits.notebook_size:
-        return (
-            None,
-            "oversized",
-            (
-                f"notebook too large: {size >> 10} KiB, the limit is "
-                f"{limits.notebook_size >> 10} KiB"
-            ),
+    if size > limits.notebook_size * RAW_SIZE_FACTOR:
+        return None, "oversized", (
+            f"notebook too large: {size >> 10} KiB on disk, over {RAW_SIZE_FACTOR} times "
+            f"the limit of {limits.notebook_size >> 10} KiB"
         )
     try:
         nb = nbformat.reads(path.read_bytes().decode("utf-8", "replace"), as_version=4)
@@ -71,6 +75,15 @@ def read_submission(path: Path, limits: Limits) -> tuple[nbformat.NotebookNode |
             "invalid",
             f"corrupt notebook, not valid notebook JSON: {type(error).__name__}: "
             f"{str(error)[:200]}",
+        )
+    for cell in nb.cells:  # outputs are never graded: measured and kept without them
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    stripped = len(nbformat.writes(nb).encode())
+    if stripped > limits.notebook_size:
+        return None, "oversized", (
+            f"notebook too large: {stripped >> 10} KiB without its outputs, the limit is "
+            f"{limits.notebook_size >> 10} KiB (dlkit grade --max-notebook-kb changes it)"
         )
     return nb, "ok", ""
 

@@ -274,12 +274,14 @@ class Harness:
         hidden inputs out, so only what the tester can vouch for is kept (chapter 00)."""
         errno = error.get("errno")
         mro = error.get("mro") if type(error.get("mro")) is list else []
+        filename = error.get("filename")
         return {
             "ename": trusted_error_name(error.get("ename")),
             "mro": [trusted_error_name(n) for n in mro],
             "evalue": "details withheld: it ran after a hidden test",
             "errno": errno if type(errno) is int else None,
-            "filename": None,
+            "filename": filename if type(filename) is str else None,  # to classify, never shown
+            "withheld": True,
         }
 
     def source_of(self, remote: Remote) -> object:
@@ -321,7 +323,7 @@ class Harness:
             hidden = self.hidden_seen or (line is not None and line in hidden_lines)
             reply = {"ok": False, "error": _describe(error), "hidden": hidden, "line": line}
             if hidden:  # the only text a hidden failure may show: made here, from the source
-                reply["message"] = trusted_message(error, source, filename)
+                reply["message"] = trusted_message(error, source, filename, self.student_names)
                 reply["error"] = self.withheld(reply["error"]) | {"evalue": reply["message"]}
             return reply
         finally:

@@ -65,17 +65,21 @@ def _message_of(statement: ast.stmt | None) -> str | None:
     return None
 
 
-def _label_of(statement: ast.stmt | None) -> str | None:
-    """The ``name="..."`` of a check called in the statement (``compare(..., name=...)``)."""
+def _label_of(statement: ast.stmt | None, answers: frozenset[str]) -> str | None:
+    """The ``name="..."`` of a check called in the statement (``compare(..., name=...)``), else
+    which of the learner's own functions the statement called (their names are no secret)."""
     if statement is None:
         return None
+    called = []
     for node in ast.walk(statement):
         if isinstance(node, ast.Call):
             for keyword in node.keywords:
                 if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
                     if isinstance(keyword.value.value, str):
                         return keyword.value.value
-    return None
+            if isinstance(node.func, ast.Name) and node.func.id in answers:
+                called.append(node.func.id)
+    return f"a hidden check of {', '.join(dict.fromkeys(called))}" if called else None
 
 
 def _parsed(filename: str, cache: dict[str, ast.AST | None]) -> ast.AST | None:
@@ -87,8 +91,13 @@ def _parsed(filename: str, cache: dict[str, ast.AST | None]) -> ast.AST | None:
     return cache[filename]
 
 
-def trusted_message(error: BaseException, test_source: str, test_filename: str) -> str:
-    """A hidden failure's message, made only of the trusted source and the tester's own classes."""
+def trusted_message(
+    error: BaseException, test_source: str, test_filename: str, answers: frozenset[str] = frozenset()
+) -> str:
+    """A hidden failure's message, made only of the trusted source and the tester's own classes.
+
+    ``answers``: the names the source's solution cells define (the learner's functions).
+    """
     if not_implemented(error):
         return "not implemented yet"
     cache: dict[str, ast.AST | None] = {}
@@ -107,7 +116,7 @@ def trusted_message(error: BaseException, test_source: str, test_filename: str) 
         if message is None:
             message = _message_of(statement)
         if filename == test_filename and label is None:
-            label = _label_of(statement)
+            label = _label_of(statement, answers)
     parts = [p for p in (label, message) if p]
     text = ": ".join(parts) if parts else "a hidden check failed"
     return f"{text} ({class_name(error)})"[:MAX_TEXT]

@@ -69,3 +69,20 @@ def test_a_partly_wrong_lab_earns_exactly_its_right_tasks(fixture: str, capsys) 
     assert code == 1 and score == expected, out
     assert {name for name, mark in marks.items() if mark == "✗"} == failing, out
     assert len(out.splitlines()) == len(marks) + 2, out  # one line per task: no traceback
+
+
+def test_saved_outputs_do_not_count_toward_the_size_limit(tmp_path: Path, capsys) -> None:
+    import nbformat
+    from grading_helpers import solved_release
+
+    nb = solved_release("lab01")
+    figure = nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo" * 500_000})
+    nb.cells[1].outputs = [figure]  # ~5.5 MiB of saved figure: over the 4 MiB default
+    path = tmp_path / "lab01.ipynb"
+    nbformat.write(nb, str(path))
+    assert path.stat().st_size > 4 << 20
+    code, out, _, score = _check(path, capsys)
+    assert code == 0 and score == (18, 18), out
+    assert main(["check", str(path), "--max-notebook-kb", "16"]) == 1
+    out = capsys.readouterr().out
+    assert "notebook too large" in out and "without its outputs, the limit is 16 KiB" in out, out

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -219,7 +220,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         for directory in ("source", "release"):
             relative = course.path(directory).relative_to(course.root)
             shutil.copytree(course.path(directory) / lab, root / "course" / relative / lab)
-    results = {}
+    results: dict[str, object] = {"course-root": root / "course"}
     for lab in FULL:
         submitted = root / f"submitted-{lab}"
         for name, (case_lab, nb) in CASES.items():
@@ -299,3 +300,29 @@ def test_a_decoy_def_does_not_pass_a_torch_answer(graded) -> None:
 def test_honest_answers_in_any_form_keep_every_point(graded, name: str) -> None:
     result = graded[name]
     assert result.score == FULL["lab01"], result.reason
+
+
+HONEST_VS_NBGRADER = ["honest-lambdas", "honest-capture-cell", "honest-writefile-module", "wrong-shadows-F"]
+
+
+def test_honest_forms_score_what_nbgrader_autograde_gives(graded, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from dlkit.grading.gradebook import scores_in_gradebook
+
+    course = tmp_path / "course"
+    shutil.copytree(graded["course-root"], course)
+    for name in HONEST_VS_NBGRADER:
+        folder = course / "submitted" / name / "lab01"
+        folder.mkdir(parents=True)
+        nbformat.write(CASES[name][1], str(folder / "lab01.ipynb"))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    for command in (["generate_assignment", "lab01", "--force"], ["autograde", "lab01", "--force"]):
+        done = subprocess.run(["nbgrader", *command], cwd=course, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    nbgrader = scores_in_gradebook(f"sqlite:///{course / 'gradebook.db'}", "lab01")
+    ours = {name: graded[name].score for name in HONEST_VS_NBGRADER}
+    assert ours == {name: nbgrader[name] for name in HONEST_VS_NBGRADER}
+    assert ours["honest-lambdas"] == FULL["lab01"]
