@@ -46,7 +46,8 @@ def imported_modules(sources: list[SourceNotebook]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-RAW_SIZE_FACTOR = 64  # a saved notebook may be this many times the limit before outputs go
+RAW_SIZE_FACTOR = 64  # a saved notebook may be this many times the limit before outputs go,
+RAW_SIZE_FLOOR = 256 << 20  # and at least this large: figures are big, parsing this is cheap
 
 
 def read_submission(path: Path, limits: Limits) -> tuple[nbformat.NotebookNode | None, str, str]:
@@ -57,10 +58,11 @@ def read_submission(path: Path, limits: Limits) -> tuple[nbformat.NotebookNode |
     at all is refused first.
     """
     size = path.stat().st_size
-    if size > limits.notebook_size * RAW_SIZE_FACTOR:
+    raw_limit = max(limits.notebook_size * RAW_SIZE_FACTOR, RAW_SIZE_FLOOR)
+    if size > raw_limit:
         return None, "oversized", (
-            f"notebook too large: {size >> 10} KiB on disk, over {RAW_SIZE_FACTOR} times "
-            f"the limit of {limits.notebook_size >> 10} KiB"
+            f"notebook too large: {size >> 10} KiB on disk with its outputs, the most that is "
+            f"read is {raw_limit >> 10} KiB"
         )
     try:
         nb = nbformat.reads(path.read_bytes().decode("utf-8", "replace"), as_version=4)

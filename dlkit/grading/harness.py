@@ -10,6 +10,13 @@ objects (``gc``, frames), patch the libraries the tests use, or answer for it.
 
 Trusted setup cells run in both processes; test cells are compiled and run here after ``guard``
 has rewritten them, so an "always equal" object is still refused with a clear message.
+
+A test sees the trusted namespace (setup cells run from the source, the tests' own bindings)
+plus, from the student process, ONLY the names the source notebook's solution cells define; the
+setup cells' helpers resolve their globals in that same trusted namespace, so a student's
+``def all``, ``compare = ...`` or ``inspect = FakeInspect()`` never reaches them. A hidden
+failure's message is made here from the trusted source (``hidden_feedback``), and once a hidden
+part has run no text of the student's reaches a message or a reason.
 """
 
 from __future__ import annotations
