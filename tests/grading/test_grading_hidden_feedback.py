@@ -63,3 +63,15 @@ def test_only_builtin_exception_names_are_kept() -> None:
     assert trusted_error_name("ValueError") == "ValueError"
     assert trusted_error_name(SECRET) == trusted_error_name("print") == "an error"
     assert trusted_error_name(None) == "an error"
+
+
+def test_a_lab_design_error_is_shown_whole_to_whoever_fixes_the_lab() -> None:
+    from dlkit.grading.byvalue import refuse
+
+    class Helper:  # a test's own object, passed to student code
+        pass
+
+    source = "raise refuse(Helper())"
+    error = _fail(source, refuse=refuse, Helper=Helper)
+    message = trusted_message(error, source, FILENAME)
+    assert message.startswith("lab design: the test passed student code a ") and "Helper" in message
