@@ -24,6 +24,7 @@ def _limits(args: argparse.Namespace):  # noqa: ANN202 (Limits, imported lazily)
         notebook_timeout=args.notebook_timeout,
         memory=args.memory_mb << 20,
         output=args.output_kb << 10,
+        notebook_size=args.max_notebook_kb << 10,
     )
 
 
@@ -57,6 +58,13 @@ def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
         help="output a notebook may print before it is stopped (default: 2048)",
     )
     parser.add_argument(
+        "--max-notebook-kb",
+        type=_positive(int),
+        default=4096,
+        metavar="KB",
+        help="largest notebook accepted, measured without its saved outputs (default: 4096)",
+    )
+    parser.add_argument(
         "--isolation",
         choices=("auto", "root", "userns", "none"),
         default="auto",
@@ -81,7 +89,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     from dlkit.grading.learner_check import check_notebook, format_check
 
     result = check_notebook(args.notebook, limits=_limits(args), isolation=args.isolation)
-    print(format_check(result))
+    report = format_check(result)
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        report.encode(encoding)
+    except (UnicodeEncodeError, LookupError):  # a terminal without ✓ and ✗
+        report = report.replace("✓", "+").replace("✗", "x").encode(encoding, "replace").decode(encoding)
+    print(report)
     return 0 if not result.fatal and all(t.passed for t in result.tests) else 1
 
 

@@ -49,17 +49,23 @@ def imported_modules(sources: list[SourceNotebook]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+RAW_SIZE_FACTOR = 64  # a saved notebook may be this many times the limit before outputs go,
+RAW_SIZE_FLOOR = 256 << 20  # and at least this large: figures are big, parsing this is cheap
+
+
 def read_submission(path: Path, limits: Limits) -> tuple[nbformat.NotebookNode | None, str, str]:
-    """A submitted notebook, or why it cannot be graded: ``(notebook, status, reason)``."""
+    """A submitted notebook, or why it cannot be graded: ``(notebook, status, reason)``.
+
+    The size limit applies to the notebook without its saved outputs (they are never graded),
+    so a learner whose figures make the file large loses nothing; a file too large to read
+    at all is refused first.
+    """
     size = path.stat().st_size
-    if size > limits.notebook_size:
-        return (
-            None,
-            "oversized",
-            (
-                f"notebook too large: {size >> 10} KiB, the limit is "
-                f"{limits.notebook_size >> 10} KiB"
-            ),
+    raw_limit = max(limits.notebook_size * RAW_SIZE_FACTOR, RAW_SIZE_FLOOR)
+    if size > raw_limit:
+        return None, "oversized", (
+            f"notebook too large: {size >> 10} KiB on disk with its outputs, the most that is "
+            f"read is {raw_limit >> 10} KiB"
         )
     # The reason reaches the student's feedback: it says what was expected and where the
     # file went wrong, never what the file holds (it may be a link to someone else's file).
@@ -94,6 +100,15 @@ def read_submission(path: Path, limits: Limits) -> tuple[nbformat.NotebookNode |
             "invalid",
             "corrupt notebook: expected a Jupyter notebook (nbformat 4 JSON with a list of "
             "cells), the file is JSON but not a notebook",
+        )
+    for cell in nb.cells:  # outputs are never graded: measured and kept without them
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    stripped = len(nbformat.writes(nb).encode())
+    if stripped > limits.notebook_size:
+        return None, "oversized", (
+            f"notebook too large: {stripped >> 10} KiB without its outputs, the limit is "
+            f"{limits.notebook_size >> 10} KiB (dlkit grade --max-notebook-kb changes it)"
         )
     return nb, "ok", ""
 

@@ -10,6 +10,13 @@ objects (``gc``, frames), patch the libraries the tests use, or answer for it.
 
 Trusted setup cells run in both processes; test cells are compiled and run here after ``guard``
 has rewritten them, so an "always equal" object is still refused with a clear message.
+
+A test sees the trusted namespace (setup cells run from the source, the tests' own bindings)
+plus, from the student process, ONLY the names the source notebook's solution cells define; the
+setup cells' helpers resolve their globals in that same trusted namespace, so a student's
+``def all``, ``compare = ...`` or ``inspect = FakeInspect()`` never reaches them. A hidden
+failure's message is made here from the trusted source (``hidden_feedback``), and once a hidden
+part has run no text of the student's reaches a message or a reason.
 """
 
 from __future__ import annotations
@@ -22,7 +29,6 @@ import signal
 import sys
 import time
 import traceback
-import types
 from typing import Any
 
 from dlkit.grading.codec import ProtocolError
@@ -34,8 +40,9 @@ from dlkit.grading.guard import (
     resolve_import,
     rewrite_test,
 )
-from dlkit.grading.remote import Peer, PeerGone, remote_meta
-from dlkit.grading.sources import SourceBook
+from dlkit.grading.hidden_feedback import trusted_error_name, trusted_message
+from dlkit.grading.remote import Peer, PeerGone, Remote
+from dlkit.grading.sources import stand_in
 
 try:  # the submission may replace these later; keep the originals
     from IPython.core.inputtransformer2 import TransformerManager
@@ -149,8 +156,13 @@ class Harness:
         )
         self.peer = peer
         self.student_pid = student_pid
-        self.sources = SourceBook()
-        peer.source_of = self.sources.find
+        peer.source_of = self.source_of
+        # From the student, tests see only the names the source's solution cells define; the
+        # runner computed them (minus every name a trusted setup cell binds) from the source.
+        self.student_names = frozenset(
+            name for c in cells for name in c.get("student_names", ()) if type(name) is str
+        )
+        self.hidden_seen = False  # once a hidden part ran, student text never reaches a message
         self.remote_names: dict[str, Any] = {}
         self.state = state
         self.guard = Guard(self.state)
@@ -227,8 +239,6 @@ class Harness:
         cell = self.cells[index]
         if cell["role"] == "test":
             return self.run_test(cell, index)
-        if cell["role"] == "student":
-            self.sources.add(index, cell["source"])
         reply = self.peer.request("run", index=index)
         error, exit_now = self.take_student_reply(reply)
         if cell["role"] == "setup":
@@ -253,16 +263,40 @@ class Harness:
                     self.namespace.pop(name, None)
         for name, value in reply["names"].items():
             if type(name) is not str or not name.isidentifier():
-                raise ProtocolError(f"expected a name, got {str(name)[:40]!r}")
-            module = (remote_meta(value) or {}).get("module")
-            if type(module) is str and isinstance(sys.modules.get(module), types.ModuleType):
-                value = sys.modules[module]  # our own copy of a module the student imported
+                raise ProtocolError("expected a name in the student process's report")
+            if name not in self.student_names:  # `def all`, `compare = ...`: never seen here
+                continue
             self.remote_names[name] = value
             if name not in self.trusted_values:  # trusted setup code may call student functions
                 self.namespace[name] = value
         error = reply["error"]
         error = {k: v for k, v in error.items() if type(k) is str} if error else None
+        if error and self.hidden_seen:
+            error = self.withheld(error)
         return error, reply["exit_now"]
+
+    @staticmethod
+    def withheld(error: dict[str, Any]) -> dict[str, Any]:
+        """A student cell's error after a hidden test ran: the student's text could carry the
+        hidden inputs out, so only what the tester can vouch for is kept (chapter 00)."""
+        errno = error.get("errno")
+        mro = error.get("mro") if type(error.get("mro")) is list else []
+        filename = error.get("filename")
+        return {
+            "ename": trusted_error_name(error.get("ename")),
+            "mro": [trusted_error_name(n) for n in mro],
+            "evalue": "details withheld: it ran after a hidden test",
+            "errno": errno if type(errno) is int else None,
+            "filename": filename if type(filename) is str else None,  # to classify, never shown
+            "withheld": True,
+        }
+
+    def source_of(self, remote: Remote) -> object:
+        """A stand-in for ``inspect.getsource``: the source of the object bound over there."""
+        handle = object.__getattribute__(remote, "_id")
+        meta = object.__getattribute__(remote, "_meta")
+        text = self.peer.request("source", target=handle)
+        return stand_in(text, meta.get("qualname") if type(meta) is dict else None)
 
     def remember_trusted(self, source: str) -> None:
         imports, names = bound_names(source)
@@ -288,15 +322,21 @@ class Harness:
             code = rewrite_test(source, filename)
         except SyntaxError:  # magics: let IPython's (trusted, pre-loaded) transformer rewrite them
             code = rewrite_test(_TRANSFORMER.transform_cell(source), filename)
+        hidden_lines = set(cell.get("hidden_lines", ()))
         try:
             exec(code, test_ns)
         except BaseException as error:
             line = _failing_line(error, filename)
-            hidden = line is not None and line in set(cell.get("hidden_lines", ()))
-            return {"ok": False, "error": _describe(error), "hidden": hidden, "line": line}
+            hidden = self.hidden_seen or (line is not None and line in hidden_lines)
+            reply = {"ok": False, "error": _describe(error), "hidden": hidden, "line": line}
+            if hidden:  # the only text a hidden failure may show: made here, from the source
+                reply["message"] = trusted_message(error, source, filename, self.student_names)
+                reply["error"] = self.withheld(reply["error"]) | {"evalue": reply["message"]}
+            return reply
         finally:
             test_ns.pop(GUARD_NAME, None)
             self.keep_test_bindings(source, test_ns)
+            self.hidden_seen = self.hidden_seen or bool(hidden_lines)
         return {"ok": True, "error": None, "hidden": False, "line": None}
 
     def keep_test_bindings(self, source: str, test_ns: dict[str, Any]) -> None:

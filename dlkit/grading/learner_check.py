@@ -20,16 +20,24 @@ SIDE_FILES_MAX = 256 << 20  # data files next to the notebook copied into its sc
 
 
 def plan_own_notebook(nb) -> Plan:  # noqa: ANN001 (an nbformat notebook)
-    """Run the notebook as it is; its own test cells are scored (chapter 00)."""
+    """Run the notebook as it is; its own test cells are scored (chapter 00).
+
+    The cells play the roles grading gives them: a locked code cell (the lab's setup) runs in
+    the tester too, so its helpers (``strict_numerics``, ``compare``) are the tester's own; the
+    answer cells' names are what the tests see of the learner's process.
+    """
     cells = []
     for raw in nb.cells:
         cell = classify_cell(raw)
         if cell.kind == "test":
             cells.append(PlannedCell("test", cell.source, cell.grade_id, cell))
-        elif raw.cell_type == "code":
-            cells.append(PlannedCell("student", cell.source, cell.grade_id))
-        else:
+        elif raw.cell_type != "code":
             cells.append(PlannedCell("text", cell.source, cell.grade_id))
+        elif cell.kind == "locked":
+            cells.append(PlannedCell("setup", cell.source, cell.grade_id, cell))
+        else:
+            trusted = cell if cell.kind in ("solution", "manual") else None
+            cells.append(PlannedCell("student", cell.source, cell.grade_id, trusted))
     return Plan(tuple(cells), ())
 
 
@@ -74,13 +82,17 @@ def check_notebook(
 
 
 def format_check(result: NotebookResult) -> str:
-    """The report a learner reads: one line per task, then the visible score (chapter 00)."""
+    """The report a learner reads: one line per task, then the visible score (chapter 00).
+
+    ``✓ sigmoid-tests (3/3)`` or ``✗ relu-tests (0/2): not implemented yet``; a message is kept
+    on its one line (no traceback, whatever the check printed).
+    """
     lines = [f"checking {result.notebook}.ipynb"]
     for test in result.tests:
-        mark = "PASS" if test.passed else "FAIL"
-        line = f"  [{mark}] {test.grade_id} ({test.points:g}/{test.max_points:g})"
+        mark = "✓" if test.passed else "✗"
+        line = f"  {mark} {test.grade_id} ({test.points:g}/{test.max_points:g})"
         if not test.passed and test.message:
-            line += f": {test.message}"
+            line += ": " + " ".join(test.message.split())
         lines.append(line)
     if result.fatal:
         lines.append(f"  the notebook could not finish: {result.reason}")

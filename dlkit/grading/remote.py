@@ -7,9 +7,11 @@ attributes, indexing it, ``len``, iteration and ``repr`` travel to its owner as 
 answers with data or with further handles. Requests nest: while T waits for a student function,
 S may call back a function the test passed to it, and T answers that first.
 
-The tester's ``Peer`` is ``trusted``: the student process may only call what the tester passed
-to it and read its public attributes; it never reaches a module, a private or dunder attribute,
-or any object the tester did not hand over.
+The tester's ``Peer`` is ``trusted``: it never exports a handle. What a test passes to student
+code crosses by value (``codec`` data, or a ``byvalue`` description rebuilt over there) or the
+test fails with ``byvalue.LabDesignError``; so no getattr, call or iteration the student process
+asks for is ever run on a tester object, and any such request is a forged message. Each call
+carries the tester's numerics policy (``numerics``), which the student process applies.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from __future__ import annotations
 import socket
 import types
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
 
+from dlkit.grading import byvalue, numerics
 from dlkit.grading.codec import (
     Decoder,
     Encoder,
@@ -32,7 +36,7 @@ from dlkit.grading.codec import (
 )
 
 Describe = Callable[[object], dict[str, Any]]
-_UNTRUSTED_OPS = {"call", "getattr", "getitem", "len", "iter", "next", "repr", "str", "bool"}
+_STUDENT_TAGS = tuple(t for t in byvalue.TAGS if t not in byvalue.TESTER_TO_STUDENT_ONLY)
 
 
 class Opaque:
@@ -70,7 +74,12 @@ class Peer:
         self.exports: dict[int, object] = {}
         self._export_ids: dict[int, int] = {}  # id(object) -> handle, so one object, one handle
         self._next_request = 0
-        self.source_of: Callable[[dict[str, Any]], object] | None = None  # T: getsource support
+        self.source_of: Callable[[Remote], object] | None = None  # T: getsource support
+        # T sends its numerics policy with every call; S runs the call under it (``numerics``)
+        self.call_context: Callable[[], object] | None = numerics.capture if trusted else None
+        self.apply_context: Callable[[object], AbstractContextManager[Any]] = (
+            (lambda _context: nullcontext()) if trusted else numerics.applied
+        )
         self.broken: BaseException | None = None  # set once the other side misbehaved or died
         self.after_request: Callable[[], None] = lambda: None  # the student flushes its output
 
@@ -103,17 +112,24 @@ class Peer:
 
     # -- codec -----------------------------------------------------------------------------
     def encode(self, value: object) -> tuple[list[Any], list[bytes]]:
-        encoder = Encoder(self._handle_for)
+        encoder = Encoder(self._handle_for, self._by_value)
         tree = encoder.encode(value)
         return tree, encoder.buffers
+
+    def _by_value(self, value: object, encode: Callable[[object], list[Any]]) -> list[Any] | None:
+        if type(value) is Opaque:
+            return None
+        return byvalue.encode(value, encode, libraries=self.trusted)
 
     def _handle_for(self, value: object) -> list[Any]:
         if type(value) is Opaque:
             value = value.value
         if type(value) is Remote and object.__getattribute__(value, "_peer") is self:
             return ["back", object.__getattribute__(value, "_id")]
-        if self.trusted and isinstance(value, types.ModuleType):
-            raise TypeError("the tester does not hand modules to student code")
+        if self.trusted:  # tester -> student is by value only
+            if isinstance(value, types.ModuleType):
+                raise byvalue.LabDesignError("lab design: the tester does not hand modules to student code")
+            raise byvalue.refuse(value)
         key = id(value)
         handle = self._export_ids.get(key)
         if handle is None or self.exports.get(handle) is not value:
@@ -123,7 +139,13 @@ class Peer:
         return ["ref", handle, self.describe(value)]
 
     def decode(self, tree: object, buffers: list[bytes]) -> Any:
-        return Decoder(buffers, self._object_for).decode(tree)
+        tags = _STUDENT_TAGS if self.trusted else byvalue.TAGS  # the tester imports no name sent
+        libraries = not self.trusted
+
+        def rebuild(tag: str, args: list[Any], decode: Callable[[object], Any]) -> object:
+            return byvalue.decode(tag, args, decode, libraries=libraries)
+
+        return Decoder(buffers, self._object_for, rebuild, tags).decode(tree)
 
     def _object_for(self, tree: list[Any]) -> object:
         if len(tree) < 2 or type(tree[1]) is not int:
@@ -150,7 +172,7 @@ class Peer:
                 continue
             try:
                 if header["reply"] != rid:
-                    raise ProtocolError(f"expected the reply to request {rid}, got {header['reply']!r}")
+                    raise ProtocolError(f"expected the reply to request {rid}, got another")
                 if "error" not in header:
                     return self.decode(header.get("value"), buffers)
             except ProtocolError as error:
@@ -193,25 +215,22 @@ class Peer:
         op = header.get("op")
         if op in self.handlers:
             return self.handlers[op](header, buffers)
-        if self.trusted and op not in _UNTRUSTED_OPS:
-            raise PermissionError(f"the tester does not allow {op!r} from student code")
+        if self.trusted:  # it handed over no object: nothing may be asked of it
+            raise ProtocolError("the tester hands out no objects, yet a request named one")
         target = self.exports.get(header.get("target"))  # type: ignore[arg-type]
         if target is None:
-            raise ProtocolError(f"no object with handle {header.get('target')!r} was handed over")
+            raise ProtocolError("a request named an object that was never handed over")
         values = self.decode(header.get("values"), buffers)
         name = header.get("name")
-        if op in ("getattr", "setattr"):
-            if type(name) is not str or (self.trusted and name.startswith("_")):
-                raise AttributeError(f"attribute {name!r} is not available to student code")
+        if op in ("getattr", "setattr") and type(name) is not str:
+            raise ProtocolError("expected an attribute name")
         if op == "call":
             args, kwargs = values
-            result = target(*args, **kwargs)  # type: ignore[operator]
+            with self.apply_context(header.get("context")):
+                result = target(*args, **kwargs)  # type: ignore[operator]
             return [result, [args, kwargs]]  # the arguments go back: the caller sees mutations
         if op == "getattr":
-            result = getattr(target, name)  # type: ignore[arg-type]
-            if self.trusted and isinstance(result, types.ModuleType):
-                raise AttributeError(f"attribute {name!r} is a module")
-            return result
+            return getattr(target, name)  # type: ignore[arg-type]
         if op == "setattr":
             setattr(target, name, values)  # type: ignore[arg-type]
             return None
@@ -228,11 +247,13 @@ class Peer:
             return next(target)  # type: ignore[call-overload]
         if op in ("repr", "str", "bool"):
             return {"repr": repr, "str": str, "bool": bool}[op](target)
-        raise ProtocolError(f"expected a known request, got {op!r}")
+        raise ProtocolError("expected a known request")
 
 
 def sync(old: object, new: object) -> None:
     """Copy what the other process did to an argument back into our own object (chapter 00)."""
+    if byvalue.sync_generator(old, new):
+        return
     if type(old) is np.ndarray and type(new) is np.ndarray:
         if old.shape == new.shape and old.dtype == new.dtype and old.flags.writeable:
             if not np.array_equal(old, new, equal_nan=old.dtype.kind in "fc"):
@@ -289,9 +310,9 @@ class Remote:
         return peer.request(op, target=object.__getattribute__(self, "_id"), **fields)
 
     def __getattr__(self, name: str) -> Any:
-        if name == "__wrapped__":  # inspect.getsource follows it: the submitted cell's text
+        if name == "__wrapped__":  # inspect.getsource follows it: a never-called stand-in
             peer: Peer = object.__getattribute__(self, "_peer")
-            source = peer.source_of(object.__getattribute__(self, "_meta")) if peer.source_of else None
+            source = peer.source_of(self) if peer.source_of else None
             if source is None:
                 raise AttributeError(name)
             return source
@@ -307,7 +328,11 @@ class Remote:
         self._ask("setattr", name=name, values=value)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        result, (new_args, new_kwargs) = self._ask("call", values=[list(args), kwargs])
+        peer: Peer = object.__getattribute__(self, "_peer")
+        context = peer.call_context() if peer.call_context else None
+        result, (new_args, new_kwargs) = self._ask(
+            "call", values=[list(args), kwargs], context=context
+        )
         for old, new in zip(args, new_args, strict=False):
             sync(old, new)
         for key, old in kwargs.items():

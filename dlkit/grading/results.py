@@ -148,6 +148,7 @@ def classify_error(
     code = error.get("errno")
     filename = error.get("filename") or ""
     text = f"{error.get('ename')}: {error.get('evalue', '')}"[:300]
+    withheld = bool(error.get("withheld"))  # after a hidden test: no text of the student's
     if "MemoryError" in mro:
         return "memory", f"memory limit exceeded ({text})"
     if "SystemExit" in mro:
@@ -165,7 +166,8 @@ def classify_error(
         # was to be written in, exists outside).
         hidden = os.path.exists(path) or os.path.isdir(os.path.dirname(path))
         if outside and (code != errnos.ENOENT or hidden):
-            return "file-access", f"file access outside its scratch copy denied: {path}"
+            where = "a path (withheld: after a hidden test)" if withheld else path
+            return "file-access", f"file access outside its scratch copy denied: {where}"
     return None
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from dlkit.grading.guard import bound_names
 from dlkit.grading.merge import Plan
 from dlkit.grading.results import (
     CellRecord,
@@ -71,6 +72,26 @@ class _Active:
     kill_pending: bool = False
     scratch: str | None = None
     preamble: str = ""  # output before the first cell: where a sandbox failure explains itself
+
+
+def solution_names(plan: Plan) -> dict[int, set[str]]:
+    """Per answer cell, the names its SOURCE solution cell defines and no setup cell binds.
+
+    These are the only names of the student process a test (and a trusted helper) sees: a
+    student's ``def all``, ``compare = ...`` or ``np = fake`` never reach the tester (chapter 00).
+    """
+    trusted: set[str] = set()
+    for cell in plan.cells:
+        if cell.role == "setup":
+            imports, names = bound_names(cell.source)
+            trusted |= set(imports) | names
+    found: dict[int, set[str]] = {}
+    for index, cell in enumerate(plan.cells):
+        source = cell.trusted
+        if cell.role == "student" and source is not None and source.kind in ("solution", "manual"):
+            imports, names = bound_names(source.source)
+            found[index] = (set(imports) | names) - trusted
+    return found
 
 
 class GraderError(RuntimeError):
@@ -258,14 +279,16 @@ class Runner:
             os.makedirs(scratch)
         # test cells travel without their source: it reaches the tester with each "run"
         # command, after the student process was forked, so no student memory ever held it
+        student_names = solution_names(job.plan)
         cells = [
             {
                 "role": c.role,
                 "source": "" if c.role == "test" else c.source,
                 "grade_id": c.grade_id,
                 "hidden_lines": [],
+                "student_names": sorted(student_names.get(i, ())),
             }
-            for c in job.plan.cells
+            for i, c in enumerate(job.plan.cells)
         ]
         spec = {
             "isolation": self.isolation,
@@ -436,10 +459,13 @@ class Runner:
             return
         error = record.error or {}
         hidden = bool(message.get("hidden"))
-        if error.get("ename") == "ForgedValueError" or not hidden:
-            text = describe_error(error)
+        if hidden:  # made by the tester from the trusted source only (hidden_feedback)
+            made = message.get("message")
+            text = made[:500] if type(made) is str else "a hidden check failed"
+        elif error.get("ename") == "NotImplementedError":
+            text = "not implemented yet"  # the released stub, still there
         else:
-            text = f"a hidden test failed ({error.get('ename', 'Error')})"
+            text = describe_error(error)
         run.result.tests.append(
             TestOutcome(planned.grade_id or "", 0.0, points, False, text, hidden)
         )

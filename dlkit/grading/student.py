@@ -10,6 +10,8 @@ this process does, it can only answer the questions the tester asks.
 from __future__ import annotations
 
 import ctypes
+import inspect
+import os
 import socket
 import sys
 import types
@@ -26,6 +28,7 @@ _DATA_TYPES = (int, float, complex, str, bool, bytes, type(None))
 PR_CAPBSET_DROP = 24
 _CAP_LAST = 63
 _NAME_DATA_BYTES = 16 << 20
+MAX_SOURCE = 1 << 20  # characters of a function's source sent for a lab's source check
 
 
 def drop_capabilities() -> None:
@@ -88,8 +91,16 @@ class StudentProcess:
         self.namespace: dict[str, Any] = shell.user_ns if shell is not None else {"__name__": "__main__"}
         self.state = state  # taken before any submission code: classes alive then are library's
         self.seen: dict[str, object] = {}
-        self.peer = Peer(sock, trusted=False, describe=self.describe, handlers={"run": self.on_run})
+        self.peer = Peer(
+            sock,
+            trusted=False,
+            describe=self.describe,
+            handlers={"run": self.on_run, "source": self.on_source},
+        )
         self.peer.after_request = _flush
+        scratch = os.getcwd()  # a module the learner wrote with %%writefile imports, as in Jupyter
+        if scratch not in sys.path:
+            sys.path.insert(0, scratch)
 
     def describe(self, value: object) -> dict[str, Any]:
         """What the tester may know of an object it gets as a handle (names, for messages)."""
@@ -111,6 +122,21 @@ class StudentProcess:
         error = self._run_cell_source(self.shell, self.namespace, self.cells[index]["source"])
         exit_now = bool(getattr(self.shell, "exit_now", False))
         return {"error": error, "exit_now": exit_now, **self.changed_names()}
+
+    def on_source(self, header: dict[str, Any], buffers: list[bytes]) -> str | None:
+        """The source of the object actually bound, for a lab's source check (chapter 00).
+
+        ``inspect`` reads it where Python compiled it: the cell that last defined it, the
+        inner cell of a ``%%capture``, or a module written with ``%%writefile``.
+        """
+        target = self.peer.exports.get(header.get("target"))  # type: ignore[arg-type]
+        if target is None:
+            return None
+        try:
+            source = inspect.getsource(target)  # type: ignore[arg-type]
+        except (OSError, TypeError):
+            return None
+        return source[:MAX_SOURCE] if type(source) is str else None
 
     def changed_names(self) -> dict[str, Any]:
         names: dict[str, Any] = {}

@@ -5,6 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import nbformat
+
+REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SUBMISSIONS = FIXTURES / "submissions"
 
@@ -121,3 +124,30 @@ def printed(course: Path, student: str, lab: str = "lab01") -> str:
     return "".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
     )
+
+
+def _answer(source: str) -> str:
+    markers = ("### BEGIN SOLUTION", "### END SOLUTION")
+    return "\n".join(line for line in source.split("\n") if line.strip() not in markers)
+
+
+def solved_release(lab: str, root: Path = REPO) -> nbformat.NotebookNode:
+    """The course's released ``lab`` with every answer cell holding the worked solution."""
+    released = nbformat.read(str(root / "labs" / lab / f"{lab}.ipynb"), 4)
+    solution = nbformat.read(str(root / "solutions" / lab / f"{lab}.ipynb"), 4)
+    answers = {
+        c.metadata["nbgrader"]["grade_id"]: _answer(c.source)
+        for c in solution.cells
+        if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"
+    }
+    for cell in released.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return released
+
+
+def answer_cell(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    """The cell of ``nb`` with nbgrader grade id ``grade_id``."""
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    return cell

@@ -182,8 +182,8 @@ def test_learner_check_reports_each_task(
     shutil.copy(SUBMISSIONS / "partial.ipynb", notebook)
     assert main(["check", str(notebook), "--timeout", "10"]) == 1
     out = capsys.readouterr().out
-    assert "[PASS] test_square (2/2)" in out
-    assert "[FAIL] test_softmax (0/3): AssertionError: softmax should sum to 1" in out
+    assert "✓ test_square (2/2)" in out
+    assert "✗ test_softmax (0/3): AssertionError: softmax should sum to 1" in out
     assert "visible score: 2 / 6" in out
     shutil.copy(SUBMISSIONS / "correct.ipynb", notebook)
     assert main(["check", str(notebook)]) == 0

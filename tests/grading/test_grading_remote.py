@@ -1,4 +1,4 @@
-"""The tester/student channel: data-only codec, proxies, and what the tester refuses (issue 3)."""
+"""The tester/student channel: data-only codec, proxies, and what the tester refuses (issues 3, 8)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dlkit.grading.byvalue import LabDesignError
 from dlkit.grading.codec import MAX_MESSAGE, Decoder, Encoder, ProtocolError, pack, read_message
 from dlkit.grading.remote import Peer, Remote
-from dlkit.grading.sources import SourceBook
+from dlkit.grading.sources import stand_in
 
 
 def _round_trip(value: object) -> object:
@@ -116,6 +117,8 @@ class _Pair:
             trusted=False,
             handlers={"lookup": lambda h, b: self.student_namespace[h["name"]]},
         )
+        # what a hostile student function can do: send the tester any request it likes
+        self.student_namespace["forge"] = lambda op, fields: self.student.request(op, **fields)
         self.thread = threading.Thread(target=self.student.serve_forever, daemon=True)
         self.thread.start()
 
@@ -154,29 +157,12 @@ def pair():
     def apply(f, x):
         return f(x)
 
-    def probe(fn):
-        peer, handle = object.__getattribute__(fn, "_peer"), object.__getattribute__(fn, "_id")
-        outcomes = []
-        for attempt in (
-            lambda: fn(5),
-            lambda: peer.request("getattr", target=handle, name="__globals__"),
-            lambda: peer.request("getattr", target=handle, name="_private"),
-            lambda: peer.request("run", index=0),
-            lambda: peer.request("setattr", target=handle, name="a", values=1),
-        ):
-            try:
-                outcomes.append(repr(attempt()))
-            except Exception as error:
-                outcomes.append(type(error).__name__)
-        return outcomes
-
-    def guess(fn):
-        peer, handle = object.__getattribute__(fn, "_peer"), object.__getattribute__(fn, "_id")
-        return peer.request("call", target=handle + 1000, values=[[], {}])
+    def what_arrived(value):
+        return [type(value).__module__, type(value).__qualname__, value.__name__]
 
     made = _Pair(
         {"scale": evil_scale, "box": Box(), "check": needs_positive, "custom": raises_custom,
-         "apply": apply, "probe": probe, "guess": guess, "zeros": np.zeros}
+         "apply": apply, "arrived": what_arrived, "zeros": np.zeros}
     )
     yield made
     made.close()
@@ -202,52 +188,79 @@ def test_objects_attributes_len_and_errors(pair):
         box.__array_interface__  # dunders are never asked of the owner  # noqa: B018
 
 
-def test_callbacks_run_in_the_caller_and_see_decoded_data(pair):
+def test_a_test_function_runs_as_a_copy_on_the_student_side(pair):
     seen = []
+    scale = 2.0
 
     def callback(value):
         seen.append(type(value))
-        return float(value.sum())
+        return float(np.sum(value)) * scale
 
-    # f is a callback handle: the student calls it, we run it on our own decoded array
-    assert pair.get("apply")(callback, np.ones(3)) == 3.0
-    assert seen == [np.ndarray]
-
-
-def test_the_tester_refuses_private_attributes_modules_and_unknown_ops(pair):
-    def trusted_helper(v):
-        return v
-
-    outcomes = pair.get("probe")(trusted_helper)
-    assert outcomes == [
-        "5",  # calling what the test handed over is allowed
-        "AttributeError",  # __globals__: no dunder or private attribute of the tester's objects
-        "AttributeError",
-        "PermissionError",  # "run" is the tester's to send, never the student's
-        "PermissionError",  # nor may the student set attributes on the tester's objects
-    ]
-    with pytest.raises(TypeError, match="modules"):
-        pair.tester.encode(np)
+    # the callback crosses by value: its code, closure and the globals it names are rebuilt
+    # over there; the student's calls run there, and our own list is never touched
+    assert pair.get("apply")(callback, np.ones(3)) == 6.0
+    assert seen == []
+    assert pair.get("apply")(lambda z: z * 3, 2) == 6
 
 
-def test_a_guessed_handle_breaks_the_channel(pair):
-    def trusted_helper(v):
-        return v
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (np.tanh, ["numpy", "ufunc", "tanh"]),
+        (torch.relu, ["builtins", "builtin_function_or_method", "relu"]),
+        (torch.nn.functional.relu, ["builtins", "function", "relu"]),
+        (np.float32, ["builtins", "type", "float32"]),
+        (lambda z: z, ["builtins", "function", "<lambda>"]),
+    ],
+)
+def test_library_functions_cross_by_name_and_keep_their_name(pair, value, expected):
+    assert pair.get("arrived")(value) == expected
 
-    with pytest.raises(ProtocolError, match="no object with handle"):
-        pair.get("guess")(trusted_helper)
+
+@pytest.mark.parametrize(
+    ("op", "fields"),
+    [
+        ("call", {"target": 1, "values": [[], {}]}),
+        ("getattr", {"target": 1, "name": "__globals__"}),
+        ("getattr", {"target": 2, "name": "gi_frame"}),
+        ("setattr", {"target": 1, "name": "a", "values": 1}),
+        ("iter", {"target": 1}),
+        ("repr", {"target": 0}),
+        ("run", {"index": 0}),
+        ("lookup", {"name": "x"}),
+    ],
+)
+def test_any_request_from_the_student_is_a_forged_message(pair, op, fields):
+    np.zeros(1) + pair.get("check")(1)  # a call works before
+    with pytest.raises(ProtocolError, match="hands out no objects"):
+        pair.get("forge")(op, fields)
     assert isinstance(pair.tester.broken, ProtocolError)  # the tester reports tampering
 
 
-def test_source_of_a_student_function_comes_from_the_submitted_cell():
-    book = SourceBook()
-    book.add(3, "import numpy as np\n\nclass Stopper:\n    def step(self, loss):\n"
-                "        return loss < 1\n\ndef relu(x):\n    return np.maximum(x, 0)\n")
-    assert "np.maximum" in inspect.getsource(book.find({"qualname": "relu"}))
-    assert "return loss < 1" in inspect.getsource(book.find({"qualname": "Stopper.step"}))
-    assert book.find({"qualname": "missing"}) is None
-    book.add(5, "def relu(x):\n    return x * (x > 0)\n")  # a later cell redefines it
-    assert "x > 0" in inspect.getsource(book.find({"qualname": "relu"}))
+class _Live:
+    pass
+
+
+@pytest.mark.parametrize(
+    "value", [_Live(), iter([1]), (x for x in [1]), np.random.RandomState(0), [1, object()],
+              {"rng": _Live()}, "".join, np.zeros(2).sum, threading.Lock()],
+    ids=lambda v: type(v).__qualname__,
+)
+def test_a_live_object_never_crosses(pair, value):
+    with pytest.raises(LabDesignError, match="lab design: the test passed student code"):
+        pair.get("check")(value)
+    assert pair.tester.exports == {}  # the tester's table of handed-out objects stays empty
+    assert pair.get("check")(2) == 2
+
+
+def test_a_stand_in_has_the_source_it_was_made_from_and_never_runs_it():
+    method = "    def step(self, loss):\n        return loss < 1\n"
+    assert "return loss < 1" in inspect.getsource(stand_in(method, "Stopper.step"))
+    lambda_line = "sigmoid = lambda x: 1 / (1 + np.exp(-x))\n"
+    assert inspect.getsource(stand_in(lambda_line, "<lambda>")) == lambda_line
+    decorated = "@print\ndef relu(x=print('never')):\n    return x * (x > 0)\n"
+    assert "x > 0" in inspect.getsource(stand_in(decorated, "relu"))  # nothing printed
+    assert stand_in("not python (", "f") is None and stand_in(None, "f") is None
 
 
 def test_an_oversized_answer_is_an_error_and_the_channel_survives(pair, monkeypatch):
@@ -259,3 +272,50 @@ def test_an_oversized_answer_is_an_error_and_the_channel_survives(pair, monkeypa
     monkeypatch.undo()
     assert pair.get("check")(3) == 3
     assert pair.tester.broken is None
+
+
+def test_generators_cross_by_state_and_their_advance_comes_back(pair):
+    pair.student_namespace["draw"] = lambda rng, n: np.random.default_rng(rng).normal(size=n)
+    pair.student_namespace["draw_torch"] = lambda g: torch.rand(3, generator=g)
+    rng, twin = np.random.default_rng(7), np.random.default_rng(7)
+    np.testing.assert_array_equal(pair.get("draw")(rng, 3), twin.normal(size=3))
+    assert rng.normal() == twin.normal()  # the test draws after the student did, as in nbgrader
+    g, torch_twin = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert torch.equal(pair.get("draw_torch")(g), torch.rand(3, generator=torch_twin))
+    assert torch.equal(torch.rand(2, generator=g), torch.rand(2, generator=torch_twin))
+
+
+def _naive_sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _naive_softmax(z):
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def _naive_log(p):
+    return np.log(p)
+
+
+@pytest.mark.parametrize(
+    ("function", "argument"),
+    [(_naive_sigmoid, np.array([-1000.0])), (_naive_softmax, np.array([1000.0, 0.0])),
+     (_naive_log, np.array([0.0, 1.0]))],
+)
+def test_the_tests_numerics_policy_holds_in_the_student_process(pair, function, argument):
+    import warnings
+
+    pair.student_namespace[function.__name__] = function
+    remote = pair.get(function.__name__)
+    with np.errstate(all="ignore"):
+        remote(argument)  # the test's default: a warning at most, no error
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        with pytest.raises(FloatingPointError):
+            remote(argument)
+    with np.errstate(all="warn"), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(RuntimeWarning):
+            remote(argument)
+    with np.errstate(all="ignore"):
+        remote(argument)  # the student process's own policy is back after each call

@@ -1,0 +1,77 @@
+"""A hidden failure says what was checked, in the instructor's words, never a value (issue 8.3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dlkit.grading.hidden_feedback import trusted_error_name, trusted_message
+
+FILENAME = "<dlkit-test-7>"
+
+
+def _fail(source: str, **names: object) -> BaseException:
+    scope = {"__builtins__": __builtins__, **names}
+    try:
+        exec(compile(source, FILENAME, "exec"), scope)
+    except BaseException as error:  # noqa: BLE001 (any failure of a test cell)
+        return error
+    raise AssertionError("the cell was expected to fail")
+
+
+def _check(got, want, name):  # a trusted helper that builds its message from values
+    if got != want:
+        raise AssertionError(f"{name}: expected {want!r}, got {got!r}")
+
+
+SECRET = "HIDDEN-INPUT-745"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("out = answer(x)\nassert out == 1, f'float32 in should give float32 out, got {out}'",
+         "float32 in should give float32 out, got … (AssertionError)"),
+        ("assert answer(x) == 1, 'the literal message' + str(answer(x))",
+         "a hidden check of answer: the literal message… (AssertionError)"),
+        ("check(answer(x), 1, name='sigmoid at extreme x')",
+         "sigmoid at extreme x: …: expected …, got … (AssertionError)"),
+        ("y = answer(x)\nassert y == 1", "a hidden check failed (AssertionError)"),
+        ("assert answer(x) == 1, answer(x)", "a hidden check of answer (AssertionError)"),
+        ("stub(x)", "not implemented yet"),
+        ("raise_custom(x)", "a hidden check of raise_custom (an error)"),
+    ],
+)
+def test_the_message_is_the_sources_text_with_every_value_left_out(source: str, expected: str) -> None:
+    class Custom(Exception):  # a class the student's side could have named after the inputs
+        pass
+
+    def stub(x):
+        raise NotImplementedError()
+
+    def raise_custom(x):
+        raise type(SECRET, (Exception,), {})(SECRET)
+
+    error = _fail(source, answer=lambda x: SECRET, x=SECRET, check=_check, stub=stub,
+                  raise_custom=raise_custom)
+    answers = frozenset({"answer", "stub", "raise_custom"})
+    message = trusted_message(error, source, FILENAME, answers)
+    assert message == expected
+    assert SECRET not in message
+
+
+def test_only_builtin_exception_names_are_kept() -> None:
+    assert trusted_error_name("ValueError") == "ValueError"
+    assert trusted_error_name(SECRET) == trusted_error_name("print") == "an error"
+    assert trusted_error_name(None) == "an error"
+
+
+def test_a_lab_design_error_is_shown_whole_to_whoever_fixes_the_lab() -> None:
+    from dlkit.grading.byvalue import refuse
+
+    class Helper:  # a test's own object, passed to student code
+        pass
+
+    source = "raise refuse(Helper())"
+    error = _fail(source, refuse=refuse, Helper=Helper)
+    message = trusted_message(error, source, FILENAME)
+    assert message.startswith("lab design: the test passed student code a ") and "Helper" in message
