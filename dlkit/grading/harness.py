@@ -333,8 +333,7 @@ class Harness:
                 reply["message"] = trusted_message(error, source, filename, self.student_names)
                 reply["error"] = self.withheld(reply["error"]) | {"evalue": reply["message"]}
             return reply
-        finally:
-            test_ns.pop(GUARD_NAME, None)
+        finally:  # the guard stays in test_ns: functions this cell defines keep it as globals
             self.keep_test_bindings(source, test_ns)
             self.hidden_seen = self.hidden_seen or bool(hidden_lines)
         return {"ok": True, "error": None, "hidden": False, "line": None}

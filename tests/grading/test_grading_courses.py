@@ -214,3 +214,26 @@ def test_a_lab_of_two_notebooks_is_graded_as_one(tmp_path: Path) -> None:
     assert by_student["alice"].score == full > 0
     assert by_student["bob"].max_score == full and by_student["bob"].score == full / 2
     assert "two" in by_student["bob"].reason, by_student["bob"].reason
+
+
+def test_a_helper_defined_in_one_test_cell_works_in_the_next(tmp_path: Path) -> None:
+    # nbgrader runs test cells in one kernel: a check a test cell defines is there for later ones
+    source = nbformat.read(str(FIXTURES / "course" / "solutions" / "lab01" / "lab01.ipynb"), 4)
+    tests = {c.metadata["nbgrader"]["grade_id"]: c for c in source.cells
+             if c.metadata.get("nbgrader", {}).get("grade")}
+    tests["test_square"].source = (
+        "def close_to(actual, expected):\n    assert np.allclose(actual, expected), f'got {actual}'\n\n"
+        "TOLERANCE = 1e-9\n" + tests["test_square"].source
+    )
+    tests["test_softmax"].source += "\nclose_to(softmax([0.0, 0.0]), [0.5, 0.5])\nassert TOLERANCE < 1e-6"
+    tests["test_mean"].source += "\nclose_to(mean([2.0, 4.0]), 3.0)"
+    course = tmp_path / "shared-helper"
+    (course / "source" / "ps3").mkdir(parents=True)
+    nbformat.write(source, str(course / "source" / "ps3" / "ps3.ipynb"))
+    assert main(["release", "--course", str(course)]) == 0
+    folder = course / "submitted" / "alice" / "ps3"
+    folder.mkdir(parents=True)
+    shutil.copy(course / "source" / "ps3" / "ps3.ipynb", folder / "ps3.ipynb")
+    (result,) = grade(course / "submitted", "ps3", course, jobs=1, limits=FAST, out=tmp_path / "out",
+                      progress=False, log=lambda _: None)
+    assert result.score == result.max_score == 6, result.reason

@@ -377,3 +377,25 @@ def test_an_early_stopping_that_keeps_a_reference_instead_of_a_copy_loses_its_ta
     variants = [wrong("early-stopping-without-copy", "EarlyStopping-tests", EarlyStopping=EARLY_STOPPING_WITHOUT_COPY)]
     problems = mismatches("lab06", variants, grade_variants("lab06", variants, tmp_path))
     assert not problems, "\n".join(problems)
+
+
+SAYS = [(lab, v) for lab, variants in sorted(VARIANTS.items()) for v in variants if v.says]
+
+
+@pytest.mark.parametrize(("lab", "variant"), SAYS, ids=[v.name for _, v in SAYS])
+def test_dlkit_check_tells_a_learner_why_a_task_is_lost(lab: str, variant, tmp_path: Path, capsys) -> None:
+    import nbformat
+    from grading_helpers import answer_cell, solved_release
+
+    from dlkit.cli import main
+
+    notebook = solved_release(lab)  # what a learner holds: the released lab, answered
+    for grade_id, source in variant.answers.items():
+        answer_cell(notebook, grade_id).source = source
+    path = tmp_path / f"{lab}.ipynb"
+    nbformat.write(notebook, str(path))
+    assert main(["check", str(path), "--timeout", "60"]) == 1
+    out = capsys.readouterr().out
+    lost = [line for line in out.splitlines() if line.startswith("  ✗ ")]
+    assert [line.split()[1] for line in lost] == sorted(variant.loses), out
+    assert variant.says in out, out
