@@ -51,7 +51,7 @@ def course_images(
         pool = load(root=root, split="train", download=download, mirrors=mirrors)
         test_set = load(root=root, split="test", download=download, mirrors=mirrors)
     except DatasetUnavailable as error:
-        reason = str(error).splitlines()[0]
+        reason = str(error).splitlines()[0].rstrip(": ")
         print(f"{title} is not available here ({reason}); using the 8x8 digits instead. To train on "
               f"{title}, connect to the internet once or put its files in {dataset_dir(full_size, root)}")
         return _digits(val, test, seed)
