@@ -8,10 +8,12 @@ Offline, shipped or generated: :func:`load_digits`, the 2-D toy sets (:func:`mak
 
 Downloaded once into a cache and verified: :func:`load_mnist`, :func:`load_fashion_mnist`,
 :func:`load_cifar10`. Offline they raise :class:`DatasetUnavailable` naming the offline
-dataset to use instead.
+dataset to use instead; :func:`course_images` picks Fashion-MNIST or, in quick mode or
+offline, the digits, for the chapters that train a real model.
 """
 
 from dlkit.data.cifar import load_cifar10, read_cifar10
+from dlkit.data.course import course_images
 from dlkit.data.dataset import ArrayDataset
 from dlkit.data.digits import load_digits
 from dlkit.data.download import ChecksumMismatch, DatasetUnavailable, RemoteFile, dataset_dir, fetch
@@ -44,6 +46,7 @@ __all__ = [
     "Tokenizer",
     "Vocab",
     "WordTokenizer",
+    "course_images",
     "dataset_dir",
     "fetch",
     "load_cifar10",
