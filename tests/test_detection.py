@@ -12,7 +12,7 @@ from dlkit.models import GridDetector, decode_detections, detection_loss, encode
 def test_scenes_have_visible_disjoint_boxes_that_cover_the_shapes():
     images, boxes, labels = make_shape_scenes(50, tiles=2, tile_size=16, max_objects=3, seed=3, noise=0.0)
     assert images.shape == (50, 1, 32, 32) and images.dtype == np.float32
-    for image, image_boxes, image_labels in zip(images, boxes, labels):
+    for image, image_boxes, image_labels in zip(images, boxes, labels, strict=True):
         assert 1 <= len(image_boxes) == len(image_labels) <= 3
         assert set(image_labels.tolist()) <= {0, 1, 2}
         inside = np.zeros((32, 32), dtype=bool)
@@ -42,7 +42,7 @@ def test_encoding_then_decoding_gives_back_the_boxes_and_map_one():
     assert target.shape == (30, 6, 8, 8)
     assert int(target[:, 0].sum()) == sum(len(b) for b in boxes)
     detections = decode_detections(perfect_output(target), stride=4)
-    for (b, s, c), truth, truth_labels in zip(detections, boxes, labels):
+    for (b, _, c), truth, truth_labels in zip(detections, boxes, labels, strict=True):
         order = np.lexsort((truth[:, 1], truth[:, 0]))
         mine = np.lexsort((b[:, 1], b[:, 0]))
         np.testing.assert_allclose(b[mine], truth[order], atol=1e-3)
