@@ -304,3 +304,56 @@ def batched_nms(boxes: Any, scores: Any, labels: Any, iou_threshold: float) -> n
             for c in np.unique(classes)]
     kept = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
     return kept[np.lexsort((kept, -s[kept]))].astype(np.int64)   # by score, ties by index
+
+
+def average_precision(detections: Any, gt_boxes: Any, gt_labels: Any, label: int,
+                      iou_threshold: float = 0.5) -> float:
+    """Average precision of one class over a set of images (chapter 07), the VOC/COCO way.
+
+    ``detections``: per image (boxes (k, 4), scores (k,), labels (k,)); ``gt_boxes`` and
+    ``gt_labels``: per image (m, 4) and (m,). All detections of the class, from every image,
+    are ranked by score; each is a true positive if it overlaps a not-yet-matched ground-truth
+    box of its class in its image with IoU >= ``iou_threshold`` (the best such box is taken),
+    else a false positive (a second detection of a matched object counts as a false positive).
+    AP is the area under the precision–recall curve after making precision non-increasing
+    (all-point interpolation). A class without ground truth raises ValueError."""
+    if not (len(detections) == len(gt_boxes) == len(gt_labels)):
+        raise ValueError(f"expected one entry per image in detections, gt_boxes and gt_labels, "
+                         f"got {len(detections)}, {len(gt_boxes)} and {len(gt_labels)}")
+    ranked, num_truths, truths = [], 0, []
+    for image, ((boxes, scores, labels), truth, truth_labels) in enumerate(
+            zip(detections, gt_boxes, gt_labels, strict=True)):
+        mine = np.asarray(labels) == label
+        truth = np.asarray(truth, dtype=np.float64).reshape(-1, 4)[np.asarray(truth_labels) == label]
+        truths.append(truth)
+        num_truths += len(truth)
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[mine]
+        ranked += [(float(s), image, box) for s, box in zip(np.asarray(scores)[mine], boxes,
+                                                           strict=True)]
+    if num_truths == 0:
+        raise ValueError(f"expected at least one ground-truth box of class {label}, got none")
+    ranked.sort(key=lambda item: -item[0])
+    matched = [np.zeros(len(t), dtype=bool) for t in truths]
+    hits = np.zeros(len(ranked))
+    for k, (_, image, box) in enumerate(ranked):
+        if len(truths[image]):
+            overlaps = box_iou(box[None], truths[image])[0]
+            overlaps[matched[image]] = -1.0                 # each object is found once
+            best = int(np.argmax(overlaps))
+            if overlaps[best] >= iou_threshold:
+                matched[image][best] = True
+                hits[k] = 1.0
+    true_positives = np.cumsum(hits)
+    recall = np.concatenate([[0.0], true_positives / num_truths])
+    precision = np.concatenate([[1.0], true_positives / np.arange(1, len(ranked) + 1)])
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]   # best precision at recall >= r
+    return float(np.sum(np.diff(recall) * envelope[1:]))
+
+
+def mean_average_precision(detections: Any, gt_boxes: Any, gt_labels: Any,
+                           iou_threshold: float = 0.5) -> float:
+    """mAP@``iou_threshold``: the mean of :func:`average_precision` over the classes that have
+    ground truth (chapter 07)."""
+    classes = np.unique(np.concatenate([np.asarray(t).ravel() for t in gt_labels]))
+    return float(np.mean([average_precision(detections, gt_boxes, gt_labels, int(c),
+                                            iou_threshold) for c in classes]))

@@ -18,6 +18,7 @@ from dlkit.data.dataset import ArrayDataset
 from dlkit.data.digits import load_digits
 from dlkit.data.download import ChecksumMismatch, DatasetUnavailable, RemoteFile, dataset_dir, fetch
 from dlkit.data.mnist import load_fashion_mnist, load_mnist, read_idx, read_idx_pair
+from dlkit.data.scenes import make_shape_scenes
 from dlkit.data.sequences import make_addition, make_copy, make_reverse, make_sine, shift_right
 from dlkit.data.shapes import make_shapes, mask_to_box
 from dlkit.data.text import load_stdlib_corpus, make_language_model_data
@@ -62,6 +63,7 @@ __all__ = [
     "make_moons",
     "make_reverse",
     "make_ring_gaussians",
+    "make_shape_scenes",
     "make_shapes",
     "make_sine",
     "make_spirals",

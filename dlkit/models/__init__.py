@@ -4,6 +4,7 @@
 depth), ``TinyUNet``, ``CharLM`` with ``sample``, and ``Seq2Seq`` with teacher forcing.
 """
 from dlkit.models.char_lm import CharLM, next_token_probabilities, sample
+from dlkit.models.detector import GridDetector, decode_detections, detection_loss, encode_targets
 from dlkit.models.lenet import LeNet, lenet_feature_size
 from dlkit.models.mlp import MLP
 from dlkit.models.resnet import BasicBlock, ResNet
@@ -11,6 +12,7 @@ from dlkit.models.seq2seq import Seq2Seq
 from dlkit.models.unet import TinyUNet, double_conv
 
 __all__ = [
-    "MLP", "BasicBlock", "CharLM", "LeNet", "ResNet", "Seq2Seq", "TinyUNet", "double_conv",
+    "MLP", "BasicBlock", "CharLM", "GridDetector", "decode_detections", "detection_loss",
+    "encode_targets", "LeNet", "ResNet", "Seq2Seq", "TinyUNet", "double_conv",
     "lenet_feature_size", "next_token_probabilities", "sample",
 ]

@@ -49,7 +49,8 @@ def plot_history(history: dict[str, list[float]], figure: Figure | None = None,
         ax.legend()
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
+    if not figure.get_constrained_layout():   # the course style lays out already; both would warn
+        figure.tight_layout()
     return figure
 
 

@@ -5,6 +5,7 @@ be set and read back from Python, and a static PNG where no widget front end is 
 """
 from dlkit.viz.activations import ActivationExplorer
 from dlkit.viz.capacity import CapacityDemo
+from dlkit.viz.conv import ConvStepper as ConvStepper  # chapter 07
 from dlkit.viz.demo import Demo, figure_png
 from dlkit.viz.graph import GraphDemo
 from dlkit.viz.histograms import InitHistograms
