@@ -69,7 +69,7 @@ NAIVE_SIGMOID = (
     "def sigmoid(x):\n    return 1 / (1 + np.exp(-np.asarray(x)))"
 )
 WRONG_LAB01 = {  # every answer runs and is wrong
-    "sigmoid": "def sigmoid(x):\n    return np.asarray(x) * 0 + 0.5",
+    "sigmoid": "def sigmoid(x):\n    return np.asarray(x, dtype=np.float64) * 0 + 0.5",  # dtype too
     "sigmoid_derivative": "def sigmoid_derivative(x):\n    return np.asarray(x) * 0",
     "relu": "def relu(x):\n    return np.asarray(x)\n\ndef relu_derivative(x):\n    return np.asarray(x)",
     "leaky_relu": "def leaky_relu(x, alpha=0.01):\n    return np.asarray(x)\n\n"
@@ -278,7 +278,9 @@ def test_walking_what_a_test_passes_never_reaches_the_tester(graded, name: str) 
     assert result.score == 0.0, (result.score, result.reason)
     assert result.status in ("ok", "error"), result.reason  # it only ever met its own objects
     messages = {t.message for nb in result.notebooks for t in nb.tests}
-    assert messages <= {"not implemented yet"} | {m for m in messages if m.startswith("a hidden")}, messages
+    trusted = {"not implemented yet",  # the stub, and the dtype cell's own message (lab01)
+               "none of the functions this cell checks runs yet: write them first (AssertionError)"}
+    assert messages <= trusted | {m for m in messages if m.startswith("a hidden")}, messages
 
 
 def test_a_request_forged_on_the_socket_is_tampering(graded) -> None:
