@@ -330,7 +330,8 @@ class Harness:
             hidden = self.hidden_seen or (line is not None and line in hidden_lines)
             reply = {"ok": False, "error": _describe(error), "hidden": hidden, "line": line}
             if hidden:  # the only text a hidden failure may show: made here, from the source
-                reply["message"] = trusted_message(error, source, filename, self.student_names)
+                reply["message"] = trusted_message(error, source, filename, self.student_names,
+                                                   in_hidden_part=line in hidden_lines)
                 reply["error"] = self.withheld(reply["error"]) | {"evalue": reply["message"]}
             return reply
         finally:  # the guard stays in test_ns: functions this cell defines keep it as globals

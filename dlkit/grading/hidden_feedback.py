@@ -67,7 +67,7 @@ def _message_of(statement: ast.stmt | None) -> str | None:
     return None
 
 
-def _label_of(statement: ast.stmt | None, answers: frozenset[str]) -> str | None:
+def _label_of(statement: ast.stmt | None, answers: frozenset[str], kind: str) -> str | None:
     """The ``name="..."`` of a check called in the statement (``compare(..., name=...)``), else
     which of the learner's own functions the statement called (their names are no secret)."""
     if statement is None:
@@ -81,7 +81,7 @@ def _label_of(statement: ast.stmt | None, answers: frozenset[str]) -> str | None
                         return keyword.value.value
             if isinstance(node.func, ast.Name) and node.func.id in answers:
                 called.append(node.func.id)
-    return f"a hidden check of {', '.join(dict.fromkeys(called))}" if called else None
+    return f"{kind} of {', '.join(dict.fromkeys(called))}" if called else None
 
 
 def _parsed(filename: str, cache: dict[str, ast.AST | None]) -> ast.AST | None:
@@ -94,12 +94,16 @@ def _parsed(filename: str, cache: dict[str, ast.AST | None]) -> ast.AST | None:
 
 
 def trusted_message(
-    error: BaseException, test_source: str, test_filename: str, answers: frozenset[str] = frozenset()
+    error: BaseException, test_source: str, test_filename: str, answers: frozenset[str] = frozenset(),
+    in_hidden_part: bool = True,
 ) -> str:
     """A hidden failure's message, made only of the trusted source and the tester's own classes.
 
     ``answers``: the names the source's solution cells define (the learner's functions).
+    ``in_hidden_part``: the failing line is a hidden test's; otherwise a visible check that ran
+    after a hidden one, whose values are withheld all the same.
     """
+    kind = "a hidden check" if in_hidden_part else "a check"
     if not_implemented(error):
         return "not implemented yet"
     if isinstance(error, LabDesignError):  # made here, about the test's own object: the lab's bug
@@ -120,9 +124,9 @@ def trusted_message(
         if message is None:
             message = _message_of(statement)
         if filename == test_filename and label is None:
-            label = _label_of(statement, answers)
+            label = _label_of(statement, answers, kind)
     parts = [p for p in (label, message) if p]
-    text = ": ".join(parts) if parts else "a hidden check failed"
+    text = ": ".join(parts) if parts else f"{kind} failed"
     return f"{text} ({class_name(error)})"[:MAX_TEXT]
 
 

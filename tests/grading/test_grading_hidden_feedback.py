@@ -59,6 +59,19 @@ def test_the_message_is_the_sources_text_with_every_value_left_out(source: str, 
     assert SECRET not in message
 
 
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("assert answer(x) == 1, answer(x)", "a check of answer (AssertionError)"),
+        ("y = answer(x)\nassert y == 1", "a check failed (AssertionError)"),
+    ],
+)
+def test_a_visible_check_after_a_hidden_one_is_not_called_hidden(source: str, expected: str) -> None:
+    error = _fail(source, answer=lambda x: SECRET, x=SECRET)
+    message = trusted_message(error, source, FILENAME, frozenset({"answer"}), in_hidden_part=False)
+    assert message == expected and SECRET not in message
+
+
 def test_only_builtin_exception_names_are_kept() -> None:
     assert trusted_error_name("ValueError") == "ValueError"
     assert trusted_error_name(SECRET) == trusted_error_name("print") == "an error"
