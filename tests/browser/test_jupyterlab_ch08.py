@@ -1,6 +1,6 @@
 """End to end in a real browser: chapter 08 runs in JupyterLab, and its recurrent-state demo
 redraws when the text it reads is changed (the server and browser set-up of test_jupyterlab)."""
-from test_jupyterlab import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, KERNEL_READY, lab_server, pytestmark  # noqa: F401
+from test_jupyterlab import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, lab_server, pytestmark, run_to_the_demo  # noqa: F401
 
 CHAPTER = "08-recurrent-networks-and-text.ipynb"
 
@@ -8,21 +8,11 @@ CHAPTER = "08-recurrent-networks-and-text.ipynb"
 def test_recurrent_state_demo_reacts_in_the_browser(lab_server):  # noqa: F811
     from playwright.sync_api import sync_playwright
 
-    base, token = lab_server
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{base}/lab/tree/{CHAPTER}?token={token}")
-        page.wait_for_function("window.jupyterapp && document.querySelector('.jp-NotebookPanel')",
-                               timeout=60_000)
-        page.wait_for_function(KERNEL_READY, timeout=90_000)
-        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-        demo = page.locator(".dlkit-demo").first
-        demo.wait_for(state="visible", timeout=240_000)
-        demo.scroll_into_view_if_needed()
-        image = demo.locator("img")
-        image.wait_for(state="visible")
+        demo, image = run_to_the_demo(page, lab_server, CHAPTER, timeout_ms=240_000)  # it trains first
         before = image.get_attribute("src")
         picture_before = image.screenshot()
         text = demo.locator("input[type='text']").first
