@@ -11,6 +11,7 @@ from dlkit.viz.graph import GraphDemo
 from dlkit.viz.histograms import InitHistograms
 from dlkit.viz.neuron import NeuronPlayground
 from dlkit.viz.optimizers import OptimizerRace
+from dlkit.viz.recurrent import RecurrentStateDemo, gate_trace  # noqa: F401  (chapter 08)
 from dlkit.viz.regularization import RegularizationDemo
 from dlkit.viz.style import PALETTE, course_style, use_style
 

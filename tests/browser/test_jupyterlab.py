@@ -46,7 +46,8 @@ def free_port() -> int:
 def lab_server(tmp_path_factory):
     """JupyterLab on localhost over a scratch copy of course/ (the repo's notebooks stay clean)."""
     root = tmp_path_factory.mktemp("course")
-    shutil.copy(ROOT / "course" / CHAPTER, root / CHAPTER)
+    for notebook in (ROOT / "course").glob("[0-9][0-9]-*.ipynb"):   # every chapter, for every demo test
+        shutil.copy(notebook, root / notebook.name)
     # no "get Jupyter news?" pop-up over the screenshots
     settings = root / ".lab-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -79,26 +80,32 @@ def lab_server(tmp_path_factory):
     log.close()
 
 
+def run_to_the_demo(page, lab_server, chapter: str, timeout_ms: int = 120_000):
+    """Open ``chapter``, run all its cells, and return its first demo and the demo's image."""
+    base, token = lab_server
+    page.goto(f"{base}/lab/tree/{chapter}?token={token}")
+    page.wait_for_function("window.jupyterapp && document.querySelector('.jp-NotebookPanel')",
+                           timeout=60_000)
+    # wait until the kernel is connected and idle, then Run > Run All Cells (without
+    # awaiting the command's promise, which settles only when every cell has run)
+    page.wait_for_function(KERNEL_READY, timeout=90_000)
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    demo = page.locator(".dlkit-demo").first
+    demo.wait_for(state="visible", timeout=timeout_ms)
+    demo.scroll_into_view_if_needed()
+    image = demo.locator("img")
+    image.wait_for(state="visible")
+    return demo, image
+
+
 def test_activation_explorer_reacts_in_the_browser(lab_server):
     from playwright.sync_api import sync_playwright
 
-    base, token = lab_server
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{base}/lab/tree/{CHAPTER}?token={token}")
-        page.wait_for_function("window.jupyterapp && document.querySelector('.jp-NotebookPanel')",
-                               timeout=60_000)
-        # wait until the kernel is connected and idle, then Run > Run All Cells (without
-        # awaiting the command's promise, which settles only when every cell has run)
-        page.wait_for_function(KERNEL_READY, timeout=90_000)
-        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-        demo = page.locator(".dlkit-demo").first
-        demo.wait_for(state="visible", timeout=120_000)
-        demo.scroll_into_view_if_needed()
-        image = demo.locator("img")
-        image.wait_for(state="visible")
+        demo, image = run_to_the_demo(page, lab_server, CHAPTER)
         before = image.get_attribute("src")
         picture_before = image.screenshot()
         page.screenshot(path=str(ARTIFACTS / "activation-explorer-before.png"))

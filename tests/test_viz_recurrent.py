@@ -1,0 +1,84 @@
+"""The recurrent-state demo (chapter 08): the traced gates are the layer's own computation."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dlkit.data import CharTokenizer
+from dlkit.models import CharLM
+from dlkit.viz import RecurrentStateDemo, gate_trace
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_traced_hidden_states_are_the_layers_output(cell):
+    torch.manual_seed(0)
+    layer = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](5, 7)
+    x = torch.randn(9, 5)
+    out, state = layer(x[:, None])
+    trace = gate_trace(layer, x)
+    np.testing.assert_allclose(trace["hidden"], out[:, 0].detach().numpy(), atol=1e-6)
+    if cell == "lstm":
+        np.testing.assert_allclose(trace["cell"][-1], state[1][0, 0].detach().numpy(), atol=1e-6)
+        assert set(trace) == {"hidden", "cell", "input i", "forget f", "output o"}
+    if cell == "gru":
+        assert set(trace) == {"hidden", "reset r", "update z"}
+    for name, values in trace.items():
+        assert values.shape == (9, 7), name
+        if name not in ("hidden", "cell"):
+            assert np.all((values > 0) & (values < 1)), f"{name} is a sigmoid gate"
+
+
+def test_the_forget_gate_trace_follows_the_forget_bias():
+    layer = nn.LSTM(3, 4)
+    with torch.no_grad():
+        layer.weight_ih_l0.zero_()
+        layer.weight_hh_l0.zero_()
+        layer.bias_hh_l0.zero_()
+        layer.bias_ih_l0.zero_()
+        layer.bias_ih_l0[4:8] = 3.0                  # rows i, f, g, o: the forget block
+    trace = gate_trace(layer, torch.randn(6, 3))
+    np.testing.assert_allclose(trace["forget f"], 1 / (1 + np.exp(-3.0)), rtol=1e-6)
+    np.testing.assert_allclose(trace["input i"], 0.5, rtol=1e-6)
+
+
+def test_bad_layers_and_inputs_are_refused():
+    with pytest.raises(ValueError, match="one-layer"):
+        gate_trace(nn.LSTM(3, 4, num_layers=2), torch.randn(5, 3))
+    with pytest.raises(ValueError, match=r"\(T, 3\)"):
+        gate_trace(nn.GRU(3, 4), torch.randn(5, 2))
+    with pytest.raises(TypeError, match="nn.RNN, nn.LSTM or nn.GRU"):
+        gate_trace(nn.Linear(3, 4), torch.randn(5, 3))
+
+
+def demo(**state):
+    tok = CharTokenizer("abc def ghi")
+    torch.manual_seed(0)
+    return RecurrentStateDemo(CharLM(len(tok), 4, 6, cell="lstm"), tok.encode, tok.decode, **state)
+
+
+def test_demo_draws_the_trace_and_moves_its_cursor():
+    d = demo(text="abc fed", step=1)
+    lines = d.gate_lines
+    np.testing.assert_allclose(lines["forget f"].get_ydata(), d.trace()["forget f"].mean(axis=1))
+    assert "step 1: read 'b'" in d.ax_h.get_title()
+    before = d.png()
+    d.set(step=5)
+    assert "step 5: read 'e'" in d.ax_h.get_title() and d.png() != before
+    d.set(text="ab")                                   # a shorter text pulls the cursor in
+    assert d.state["step"] == 1
+
+
+def test_demo_controls_follow_the_state():
+    d = demo()
+    d.widget()
+    d._controls["text"].value = "hi di"
+    assert d.state["text"] == "hi di" and d._controls["step"].max == 4
+    d._controls["step"].value = 3
+    assert "step 3" in d.ax_h.get_title()
+
+
+def test_demo_refuses_bad_state():
+    with pytest.raises(ValueError, match="1 to 200 characters"):
+        demo(text="")
+    with pytest.raises(TypeError, match="CharLM"):
+        RecurrentStateDemo(nn.Linear(2, 2), list)
