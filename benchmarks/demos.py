@@ -56,8 +56,7 @@ def new_values(control: widgets.ValueWidget) -> Iterator[Any]:
         yield tuple(options)
     elif isinstance(control, (widgets.Dropdown, widgets.Select)):
         options = [option[1] if isinstance(option, tuple) else option for option in control.options]
-        for option in options[1:3] + options[:1]:
-            yield option
+        yield from options[1:3] + options[:1]
     elif isinstance(control, widgets.Checkbox):
         yield not control.value
         yield control.value

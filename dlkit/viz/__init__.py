@@ -5,7 +5,7 @@ be set and read back from Python, and a static PNG where no widget front end is 
 """
 from dlkit.viz.activations import ActivationExplorer
 from dlkit.viz.capacity import CapacityDemo
-from dlkit.viz.demo import Demo, figure_png
+from dlkit.viz.demo import Demo, figure_png, presenter_mode
 from dlkit.viz.graph import GraphDemo
 from dlkit.viz.histograms import InitHistograms
 from dlkit.viz.neuron import NeuronPlayground
@@ -15,4 +15,4 @@ from dlkit.viz.style import PALETTE, course_style, use_style
 
 __all__ = ["PALETTE", "ActivationExplorer", "CapacityDemo", "Demo", "GraphDemo", "InitHistograms",
            "NeuronPlayground", "OptimizerRace", "RegularizationDemo",
-           "course_style", "figure_png", "use_style"]
+           "course_style", "figure_png", "presenter_mode", "use_style"]
