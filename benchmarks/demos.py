@@ -54,7 +54,7 @@ def new_values(control: widgets.ValueWidget) -> Iterator[Any]:
         yield tuple(options[:2])
         yield tuple(options[1:4])
         yield tuple(options)
-    elif isinstance(control, (widgets.Dropdown, widgets.Select)):
+    elif isinstance(control, (widgets.Dropdown, widgets.Select, widgets.SelectionSlider)):
         options = [option[1] if isinstance(option, tuple) else option for option in control.options]
         yield from options[1:3] + options[:1]
     elif isinstance(control, widgets.Checkbox):

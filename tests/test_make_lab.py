@@ -52,7 +52,7 @@ def test_make_lab_serves_the_repository_root_and_opens_chapter_00(tmp_path):
         token = url.rsplit("=", 1)[1]
         api = f"http://127.0.0.1:{port}/api/contents"
         names = {item["name"] for item in get_json(f"{api}?token={token}")["content"]}
-        assert {"course", "labs", "solutions"} <= names, f"JupyterLab is not serving the repository root: {sorted(names)}"
+        assert {"course", "labs", "solutions"} <= names, f"not serving the repository root: {sorted(names)}"
         for notebook in ("course/00-welcome.ipynb", "labs/lab01/lab01.ipynb", "solutions/lab01/lab01.ipynb"):
             model = get_json(f"{api}/{notebook}?content=0&token={token}")
             assert model["type"] == "notebook", f"{notebook} is not reachable: {model}"

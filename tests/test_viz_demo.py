@@ -67,8 +67,12 @@ def test_a_slider_echo_rounded_to_its_step_does_not_move_the_state():
     trained = dict(demo.state)
     # what the front end sends back: the trained weight rounded to the slider's step 0.1
     demo._controls["w1"].value = round(trained["w1"], 1)
-    demo._controls["lr"].value = 0.5011872336272725   # lr 0.5 on a log slider of step 0.1
     assert demo.state == trained
+    assert demo._controls["lr"].label == "0.5"   # exact rates, not a log slider's 0.501
+    demo.set(lr=0.25)                            # a rate set from code joins the choices
+    assert demo._controls["lr"].value == 0.25 and demo._controls["lr"].label == "0.25"
+    demo.set(lr=0.5)
+    trained = dict(demo.state)
     demo._controls["w1"].value = round(trained["w1"], 1) + 0.5   # a real move is taken
     assert demo.state["w1"] == pytest.approx(round(trained["w1"], 1) + 0.5)
 

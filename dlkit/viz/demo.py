@@ -40,8 +40,9 @@ DRAW_LOCK = threading.RLock()
 
 BASE_DPI = 100
 PRESENTER_SCALE = 1.5
-CONTROLS_WIDTH = 300     # px: room for a 160 px slider track beside its label and readout
-DESCRIPTION_WIDTH = 76   # px of every control's label
+CONTROLS_WIDTH = 320     # px: room for a 160 px slider track beside its label and readout
+DESCRIPTION_WIDTH = 76   # px of a menu's label ("activation" in full)
+SLIDER_DESCRIPTION_WIDTH = 64   # px of a slider's label ("backward", "strength" in full)
 _presenter_default = False
 
 
@@ -73,6 +74,19 @@ def _is_echo(control: widgets.ValueWidget, old: Any, new: Any) -> bool:
     if isinstance(control, widgets.FloatSlider) and isinstance(old, (int, float)):
         return abs(new - old) <= control.step / 2 + 1e-9 and old != new
     return False
+
+
+def rate_slider(description: str, choices: tuple[float, ...]) -> widgets.SelectionSlider:
+    """A slider over exact, readable rates (a log slider would show 0.5 as 0.501, 0.02 as 0.020)."""
+    return widgets.SelectionSlider(options=[(f"{v:g}", v) for v in choices], description=description)
+
+
+def _offer(control: widgets.ValueWidget, value: Any) -> None:
+    """Let a rate slider show a value set from code that is not among its choices."""
+    if isinstance(control, widgets.SelectionSlider):
+        values = [v for _, v in control.options]
+        if value not in values:
+            control.options = [(f"{v:g}", v) for v in sorted({*values, value})]
 
 
 class Demo:
@@ -167,9 +181,12 @@ class Demo:
     def _build_view(self) -> widgets.Widget:
         self._controls = self.controls()
         for name, control in self._controls.items():
+            _offer(control, self.state[name])
             control.value = self.state[name]
             control.layout.width = "100%"
-            control.style.description_width = f"{DESCRIPTION_WIDTH}px"
+            slider = isinstance(control, (widgets.FloatSlider, widgets.IntSlider, widgets.FloatLogSlider,
+                                          widgets.SelectionSlider))
+            control.style.description_width = f"{SLIDER_DESCRIPTION_WIDTH if slider else DESCRIPTION_WIDTH}px"
             if isinstance(control, widgets.Checkbox):
                 control.indent = True
             control.observe(self._on_control, names="value")
@@ -251,6 +268,7 @@ class Demo:
         try:
             for name, control in self._controls.items():
                 if control.value != self.state[name]:
+                    _offer(control, self.state[name])
                     control.value = self.state[name]
             self.refresh_controls()
         finally:

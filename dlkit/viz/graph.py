@@ -95,7 +95,7 @@ class GraphDemo(Demo):
     the first k nodes in reverse topological order shown).
     """
 
-    figure_px = (540, 500)
+    figure_px = (520, 500)
 
     def defaults(self) -> dict[str, Any]:
         return {"expression": "neuron", "x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.88,

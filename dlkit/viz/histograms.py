@@ -77,7 +77,7 @@ class InitHistograms(Demo):
     sigmoid), ``init`` (small, large, xavier, he), ``batch_norm`` (on/off).
     """
 
-    figure_px = (540, 520)
+    figure_px = (520, 520)
 
     def defaults(self) -> dict[str, Any]:
         return {"depth": 10, "width": 256, "activation": "tanh", "init": "xavier",

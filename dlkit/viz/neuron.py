@@ -21,7 +21,7 @@ from matplotlib.colors import LinearSegmentedColormap, Normalize
 
 from dlkit.data import make_blobs, make_circles, make_moons, make_xor
 from dlkit.ref import activations as act
-from dlkit.viz.demo import Demo
+from dlkit.viz.demo import Demo, rate_slider
 from dlkit.viz.style import PALETTE
 
 Array = np.ndarray
@@ -34,6 +34,7 @@ THRESHOLD = {"sigmoid": 0.5, "tanh": 0.0, "relu": 0.0, "step": 0.5}
 LOSS = {"sigmoid": "binary cross-entropy", "tanh": "squared error to ±1",
         "relu": "squared error to 0/1", "step": "perceptron criterion"}
 PARAM_LIMIT = 10.0   # the sliders' range for w1, w2 and b
+LR_CHOICES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 3.0, 10.0)
 VIEW = 3.0           # the plot shows [-VIEW, VIEW]²; the data are standardized to fit in it
 GRID = 121
 TRAIN_STEPS = 25
@@ -160,8 +161,7 @@ class NeuronPlayground(Demo):
             "w1": weight("w1"),
             "w2": weight("w2"),
             "b": weight("b"),
-            "lr": widgets.FloatLogSlider(min=-3, max=1, base=10, description="lr",
-                                         readout_format=".3g"),
+            "lr": rate_slider("lr", LR_CHOICES),
         }
 
     def _actions(self) -> list[widgets.Widget]:
@@ -337,4 +337,4 @@ class NeuronPlayground(Demo):
 
         self.ax.set_title(f"{name} neuron on {self.state['dataset']}: "
                           f"accuracy {self.accuracy():.1%}\n"
-                          f"$w$ = ({w[0]:.2f}, {w[1]:.2f}),  $b$ = {b:.2f}")
+                          f"$w$ = ({w[0]:.2f}, {w[1]:.2f}),  $b$ = {b:.2f},  lr {self.state['lr']:g}")

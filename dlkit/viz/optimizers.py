@@ -17,7 +17,7 @@ import numpy as np
 
 from dlkit.ref import optim
 from dlkit.ref.tensor import Tensor
-from dlkit.viz.demo import Demo
+from dlkit.viz.demo import Demo, rate_slider
 
 Array = np.ndarray
 
@@ -75,6 +75,9 @@ OPTIMIZERS: dict[str, Callable[[list[Tensor], float], optim.Optimizer]] = {
     "Adam": lambda params, lr: optim.Adam(params, lr=lr),
 }
 COLOURS = {name: f"C{i}" for i, name in enumerate(OPTIMIZERS)}
+
+#: the lr slider's choices (a rate set from code joins them)
+LR_CHOICES = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)
 
 #: a path farther than this from the origin counts as diverged and stops there
 DIVERGED = 1e6
@@ -164,8 +167,7 @@ class OptimizerRace(Demo):
             "surface": widgets.Dropdown(options=list(SURFACES), description="surface"),
             "optimizers": widgets.SelectMultiple(options=list(OPTIMIZERS), rows=6,
                                                  description="optimizers"),
-            "lr": widgets.FloatLogSlider(min=-4, max=0.5, step=0.05, base=10, description="lr",
-                                         readout_format=".2g"),
+            "lr": rate_slider("lr", LR_CHOICES),
             "steps": widgets.IntSlider(min=1, max=self.MAX_STEPS, step=1, description="steps"),
         }
 
