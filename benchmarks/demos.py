@@ -66,11 +66,10 @@ def new_values(control: widgets.ValueWidget) -> Iterator[Any]:
             yield float(control.base ** exponent)
     elif hasattr(control, "min") and hasattr(control, "max"):
         for fraction in (0.25, 0.75, 0.5):
-            value = control.min + fraction * (control.max - control.min)
-            if isinstance(control.value, int) and not isinstance(control.value, bool):
-                step = getattr(control, "step", 1) or 1
-                value = int(round(value / step) * step)
-            yield value
+            # on the slider's grid, as the front end sends it
+            step = getattr(control, "step", 1) or 1
+            value = control.min + round(fraction * (control.max - control.min) / step) * step
+            yield int(value) if isinstance(control.value, int) else float(value)
 
 
 def image_of(view: widgets.Widget) -> widgets.Image:

@@ -173,7 +173,7 @@ class InitHistograms(Demo):
                 line.set_label(f"layer {layer}: std {values.std():.2g}")
             ax_hist.set_xlim(edges[0], edges[-1])
             ax_hist.set_ylim(0, 1.1 * peak)
-            ax_hist.legend(loc="best", fontsize="x-small")
+            ax_hist.legend(loc="upper right", fontsize="x-small")  # "best" cost 0.2 s a frame
         bn = ", batch norm" if s["batch_norm"] else ""
         self.figure.suptitle(f"{s['depth']} layers × {s['width']} units, {s['activation']}, "
                              f"{INITS[s['init']]}{bn}", fontsize="medium")
