@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -41,10 +42,10 @@ DEMO_CELLS = {
 }
 
 
-def free_port() -> int:
-    """A free port (DLKIT_BROWSER_PORT picks one, where ports are shared)."""
+def free_port(offset: int = 0) -> int:
+    """A free port (``DLKIT_BROWSER_PORT + offset`` where ports are shared between people)."""
     if os.environ.get("DLKIT_BROWSER_PORT"):
-        return int(os.environ["DLKIT_BROWSER_PORT"])
+        return int(os.environ["DLKIT_BROWSER_PORT"]) + offset
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -85,7 +86,10 @@ def demo_notebook(name: str) -> nbformat.NotebookNode:
 
 def open_notebook(page, base: str, token: str, path: str) -> None:
     """Open ``path`` in JupyterLab and wait for its kernel to be connected and idle."""
-    page.goto(f"{base}/lab/tree/{path}?token={token}")
+    # a workspace of its own: JupyterLab would otherwise reopen (and start kernels for) every
+    # notebook an earlier test opened
+    workspace = re.sub(r"\W", "-", path)
+    page.goto(f"{base}/lab/workspaces/{workspace}/tree/{path}?token={token}")
     page.wait_for_function("window.jupyterapp && document.querySelector('.jp-NotebookPanel')",
                            timeout=90_000)
     page.wait_for_function(KERNEL_READY, timeout=120_000)

@@ -24,7 +24,7 @@ CURRENT_PATH = """() => {
 
 
 def test_a_lab_opens_from_the_file_browser(tmp_path, chromium):
-    port = free_port()
+    port = free_port(offset=1)   # beside the session's JupyterLab
     env = isolated_jupyter_env(tmp_path)
     # the test reads jupyterapp (the page's application object) to know which notebook is open
     config = tmp_path / ".jupyter-config"
