@@ -1,4 +1,5 @@
-# One command each: `make lab` opens the course, `make test` runs every test.
+# One command each: `make lab` opens the course (the repository root: course/, labs/, solutions/,
+# starting at course/00-welcome.ipynb), `make test` runs every test.
 # Both create .venv on first use and skip what is already done.
 PYTHON ?= python3
 VENV ?= .venv
@@ -22,7 +23,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lab: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --notebook-dir=course --ip=127.0.0.1 --port=$(PORT) \
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
+	    --LabApp.default_url=/lab/tree/course/00-welcome.ipynb --ip=127.0.0.1 --port=$(PORT) \
 	    --no-browser --allow-root --ServerApp.open_browser=False
 
 # OpenBLAS (numpy) and ATen (torch) pick their vector kernels by CPU, and different kernels

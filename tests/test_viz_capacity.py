@@ -58,9 +58,11 @@ def test_parameter_count_matches_torch(width, depth, activation):
     assert len([m for m in model if isinstance(m, torch.nn.Linear)]) == depth + 1
 
 
-def test_depth_and_width_fit_a_sawtooth_far_better_than_width_one():
-    narrow = fit_capacity(target="sawtooth", width=1, depth=1, steps=500)
-    deep_and_wide = fit_capacity(target="sawtooth", width=32, depth=3, steps=500)
+@pytest.mark.parametrize("seed", range(5))
+def test_depth_and_width_fit_a_sawtooth_far_better_than_width_one(seed):
+    # the chapter's claim, from five random starts (it once held for seed 0 on one CPU only)
+    narrow = fit_capacity(target="sawtooth", width=1, depth=1, steps=500, seed=seed)
+    deep_and_wide = fit_capacity(target="sawtooth", width=32, depth=3, steps=500, seed=seed)
     # one ReLU unit bends once: it cannot follow three jumps; its error stays near the variance
     assert narrow.mse > 0.25
     assert deep_and_wide.mse < 0.25 * narrow.mse

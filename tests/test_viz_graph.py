@@ -38,8 +38,8 @@ def test_drawn_values_and_gradients_match_torch():
     for name, grad in grads.items():
         assert by_label[name].grad == pytest.approx(grad, rel=1e-12)
     for (data, grad), node in zip(box_numbers(demo), demo.nodes, strict=True):
-        assert data == pytest.approx(node.data, abs=5e-5)   # printed with 4 decimals
-        assert grad == pytest.approx(node.grad, abs=5e-5)
+        assert data == pytest.approx(node.data, abs=5e-4)   # printed with 3 decimals
+        assert grad == pytest.approx(node.grad, abs=5e-4)
 
 
 def test_reused_input_gets_the_sum_of_its_gradients():

@@ -47,13 +47,15 @@ def test_stronger_weight_decay_shrinks_the_weights_and_the_gap(demo):
 
 def test_controls_drive_the_state_and_dropout_changes_the_run(demo):
     view = demo.widget()
-    controls = {c.description: c for c in view.children[0].children}
-    assert set(controls) == {"method", "strength", "width"}
+    column = view.children[0]
+    controls = {c.description: c for c in column.children if isinstance(c, widgets.ValueWidget)
+                and not isinstance(c, widgets.Play)}
+    assert set(controls) == {"method", "strength", "width", "steps"}
     assert isinstance(controls["strength"], widgets.FloatSlider)
     before = demo.png()
     controls["method"].value = "dropout"
     controls["strength"].value = 0.2
-    assert demo.state == {"method": "dropout", "strength": 0.2, "width": 128}
+    assert demo.state == {"method": "dropout", "strength": 0.2, "width": 128, "steps": STEPS}
     assert "dropout p = 0.20" in demo.ax_fit.get_title()
     np.testing.assert_allclose(demo.history.val_losses, train_regularized("dropout", 0.2).val_losses)
     assert view.children[1].value != before     # the image was re-rendered in place

@@ -5,16 +5,17 @@ be set and read back from Python, and a static PNG where no widget front end is 
 """
 from dlkit.viz.activations import ActivationExplorer
 from dlkit.viz.capacity import CapacityDemo
-from dlkit.viz.conv import ConvStepper as ConvStepper  # chapter 07
-from dlkit.viz.demo import Demo, figure_png
+from dlkit.viz.conv import ConvStepper
+from dlkit.viz.demo import Demo, figure_png, presenter_mode
 from dlkit.viz.graph import GraphDemo
 from dlkit.viz.histograms import InitHistograms
 from dlkit.viz.neuron import NeuronPlayground
 from dlkit.viz.optimizers import OptimizerRace
-from dlkit.viz.recurrent import RecurrentStateDemo, gate_trace  # noqa: F401  (chapter 08)
+from dlkit.viz.recurrent import RecurrentStateDemo, gate_trace
 from dlkit.viz.regularization import RegularizationDemo
 from dlkit.viz.style import PALETTE, course_style, use_style
 
-__all__ = ["PALETTE", "ActivationExplorer", "CapacityDemo", "Demo", "GraphDemo", "InitHistograms",
-           "NeuronPlayground", "OptimizerRace", "RegularizationDemo",
-           "course_style", "figure_png", "use_style"]
+__all__ = ["PALETTE", "ActivationExplorer", "CapacityDemo", "ConvStepper", "Demo", "GraphDemo",
+           "InitHistograms", "NeuronPlayground", "OptimizerRace", "RecurrentStateDemo",
+           "RegularizationDemo", "course_style", "figure_png", "gate_trace", "presenter_mode",
+           "use_style"]

@@ -25,6 +25,8 @@ class ActivationExplorer(Demo):
     ``x_range`` (half-width of the x axis).
     """
 
+    figure_px = (520, 480)
+
     def defaults(self) -> dict[str, Any]:
         return {"activation": "sigmoid", "param": 0.1, "x_range": 6.0}
 
@@ -60,11 +62,9 @@ class ActivationExplorer(Demo):
         return x, f(x), df(x)
 
     def draw_initial(self) -> None:
-        self.ax_f, self.ax_df = self.figure.subplots(1, 2)
-        self.figure.set_size_inches(10, 4)
+        self.ax_f, self.ax_df = self.figure.subplots(2, 1, sharex=True)
         self.line_f, = self.ax_f.plot([], [], color="C0")
         self.line_df, = self.ax_df.plot([], [], color="C1")
-        self.ax_f.set_xlabel("x")
         self.ax_df.set_xlabel("x")
         self.ax_df.set_title("f'(x); grey: |f'| < 0.05, saturated")
         self.saturation = []

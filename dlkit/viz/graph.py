@@ -95,6 +95,8 @@ class GraphDemo(Demo):
     the first k nodes in reverse topological order shown).
     """
 
+    figure_px = (520, 500)
+
     def defaults(self) -> dict[str, Any]:
         return {"expression": "neuron", "x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.88,
                 "backward_step": 0}
@@ -123,10 +125,11 @@ class GraphDemo(Demo):
             "expression": widgets.Dropdown(options=sorted(EXPRESSIONS), description="expression"),
         }
         for name in INPUTS:
-            sliders[name] = widgets.FloatSlider(min=-LIMIT[name], max=LIMIT[name], step=0.01, description=name,
-                                                layout=widgets.Layout(width="220px"))
-        sliders["backward_step"] = widgets.IntSlider(min=0, max=len(self.nodes),
-                                                     description="backward step")
+            sliders[name] = widgets.FloatSlider(min=-LIMIT[name], max=LIMIT[name], step=0.01,
+                                                description=name)
+        sliders["backward_step"] = widgets.IntSlider(min=0, max=len(self.nodes), description="backward",
+                                                     tooltip="backward step: how many nodes have "
+                                                             "their final gradient")
         return sliders
 
     def set(self, **changes: Any) -> GraphDemo:
@@ -154,12 +157,11 @@ class GraphDemo(Demo):
 
     # ---- drawing -----------------------------------------------------------------------
     def draw_initial(self) -> None:
-        self.figure.set_size_inches(11, 5.2)
         self.ax = self.figure.add_subplot()
         self.ax.set_axis_off()
-        self.figure.text(0.5, 0.01, "grey box: its turn has not come yet   ·   blue box: gradient final   ·   "
-                         "orange box: the latest step   ·   orange arrow: gradient already sent back along it",
-                         ha="center", va="bottom", fontsize=10, color="#444444")
+        self.figure.text(0.5, 0.01, "grey: its turn has not come   ·   blue: gradient final   ·   "
+                         "orange: the latest step\norange arrow: gradient already sent back along it",
+                         ha="center", va="bottom", fontsize=8, color="#444444")
         self.boxes: list[Text] = []
         self.arrows: list[FancyArrowPatch] = []
         self.edge_labels: list[Text] = []
@@ -189,7 +191,7 @@ class GraphDemo(Demo):
         self.ax.set_xlim(-0.6, max_depth + 0.6)
         self.ax.set_ylim(-max_rows / 2 - 0.2, max_rows / 2 + 0.2)
         self.boxes = [
-            self.ax.text(*self.position[id(n)], "", ha="center", va="center", fontsize=11,
+            self.ax.text(*self.position[id(n)], "", ha="center", va="center", fontsize=8,
                          family="monospace", zorder=3,
                          bbox={"boxstyle": "round,pad=0.4", "facecolor": PENDING,
                                "edgecolor": "#555555"})
@@ -198,7 +200,7 @@ class GraphDemo(Demo):
         for parent, child in self.edges:
             arrow = FancyArrowPatch(self.position[id(parent)], self.position[id(child)],
                                     arrowstyle="-|>", mutation_scale=16, color="#777777",
-                                    linewidth=1.6, shrinkA=48, shrinkB=48, zorder=1)
+                                    linewidth=1.4, shrinkA=30, shrinkB=30, zorder=1)
             self.ax.add_patch(arrow)
             self.arrows.append(arrow)
         self._layout_of = (self.state["expression"],)
@@ -217,8 +219,8 @@ class GraphDemo(Demo):
         for box, node, info in zip(self.boxes, self.nodes, self.shown(), strict=True):
             name = node.label or "const"
             head = name if not node.op else f"{name} = {node.op}"
-            grad = "?" if info["grad"] is None else f"{info['grad']:.4f}"
-            box.set_text(f"{head}\ndata {node.data:.4f}\ngrad {grad}")
+            grad = "?" if info["grad"] is None else f"{info['grad']:.3f}"
+            box.set_text(f"{head}\ndata {node.data:.3f}\ngrad {grad}")
             colour = CURRENT if id(node) == latest else DONE if id(node) in revealed else PENDING
             box.get_bbox_patch().set_facecolor(colour)
         for arrow, (_, child) in zip(self.arrows, self.edges, strict=True):
@@ -234,7 +236,7 @@ class GraphDemo(Demo):
                     f"({node.grad:.4f})")
             uses = sum(1 for parent, _ in self.edges if parent is node)
             if uses > 1:  # gradient accumulation: one contribution per use, summed
-                what += f", the sum over its {uses} uses"
+                what += f",\nthe sum over its {uses} uses"
             if node.parents():
-                what += "; it flows on to its inputs"
-        self.ax.set_title(f"{formula}\n{what}", fontsize=13)
+                what += ";\nit flows on to its inputs" if uses <= 1 else "; it flows on to its inputs"
+        self.ax.set_title(f"{formula}\n{what}", fontsize=10)

@@ -16,6 +16,7 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib.ticker import MaxNLocator
 
 from dlkit.viz.demo import Demo
 
@@ -76,6 +77,8 @@ class InitHistograms(Demo):
     sigmoid), ``init`` (small, large, xavier, he), ``batch_norm`` (on/off).
     """
 
+    figure_px = (520, 520)
+
     def defaults(self) -> dict[str, Any]:
         return {"depth": 10, "width": 256, "activation": "tanh", "init": "xavier",
                 "batch_norm": False}
@@ -119,7 +122,6 @@ class InitHistograms(Demo):
         return [1, (depth + 1) // 2, depth]
 
     def draw_initial(self) -> None:
-        self.figure.set_size_inches(12, 7)
         (self.ax_act_std, self.ax_act_hist), (self.ax_grad_std, self.ax_grad_hist) = \
             self.figure.subplots(2, 2, gridspec_kw={"width_ratios": [1, 1.2]})
         self.std_lines = {}
@@ -129,13 +131,15 @@ class InitHistograms(Demo):
                 ("gradients", self.ax_grad_std, self.ax_grad_hist, r"weight gradients $\partial L/\partial W_l$")):
             self.std_lines[kind], = ax_std.plot([], [], "o-", color="C0" if kind == "activations" else "C1")
             ax_std.set_yscale("log")
-            ax_std.set_ylabel(f"std of {title}")
+            ax_std.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are whole numbers
+            ax_std.set_ylabel("std per layer")
+            ax_std.set_title(title)
             # distinct dashes and widths: identical histograms (saturation) stay visible
             self.hist_lines[kind] = [ax_hist.plot([], [], drawstyle="steps-mid", color=f"C{i + 2}",
                                                   lw=lw, ls=ls)[0]
                                      for i, (lw, ls) in enumerate(((3.5, "-"), (2.5, "--"), (1.8, ":")))]
             ax_hist.set_ylabel("fraction of values")
-            ax_hist.set_title(f"histograms of {title}")
+            ax_hist.set_title("layers first, middle, last")
         self.ax_grad_std.set_xlabel("layer $l$")
         self.ax_grad_hist.set_xlabel("value")
 
@@ -166,10 +170,10 @@ class InitHistograms(Demo):
                 fraction = counts / values.size
                 peak = max(peak, float(fraction.max()))
                 line.set_data(centres, fraction)
-                line.set_label(f"layer {layer}, std {values.std():.2g}")
+                line.set_label(f"layer {layer}: std {values.std():.2g}")
             ax_hist.set_xlim(edges[0], edges[-1])
             ax_hist.set_ylim(0, 1.1 * peak)
-            ax_hist.legend(loc="best", fontsize="small")
+            ax_hist.legend(loc="upper right", fontsize="x-small")  # "best" cost 0.2 s a frame
         bn = ", batch norm" if s["batch_norm"] else ""
         self.figure.suptitle(f"{s['depth']} layers × {s['width']} units, {s['activation']}, "
-                             f"{INITS[s['init']]}{bn}")
+                             f"{INITS[s['init']]}{bn}", fontsize="medium")

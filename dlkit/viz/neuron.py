@@ -21,7 +21,7 @@ from matplotlib.colors import LinearSegmentedColormap, Normalize
 
 from dlkit.data import make_blobs, make_circles, make_moons, make_xor
 from dlkit.ref import activations as act
-from dlkit.viz.demo import Demo
+from dlkit.viz.demo import Demo, rate_slider
 from dlkit.viz.style import PALETTE
 
 Array = np.ndarray
@@ -34,9 +34,11 @@ THRESHOLD = {"sigmoid": 0.5, "tanh": 0.0, "relu": 0.0, "step": 0.5}
 LOSS = {"sigmoid": "binary cross-entropy", "tanh": "squared error to ±1",
         "relu": "squared error to 0/1", "step": "perceptron criterion"}
 PARAM_LIMIT = 10.0   # the sliders' range for w1, w2 and b
+LR_CHOICES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 3.0, 10.0)
 VIEW = 3.0           # the plot shows [-VIEW, VIEW]²; the data are standardized to fit in it
 GRID = 121
 TRAIN_STEPS = 25
+TICK_STEPS = 5      # gradient steps per frame of "play": learning visible, not instant
 NUM_POINTS = 200
 
 # class 0 is orange, class 1 blue (Okabe–Ito), and white is the threshold, so the background
@@ -124,7 +126,7 @@ class NeuronPlayground(Demo):
     ``w1``, ``w2``, ``b`` (each in [−10, 10]) and ``lr`` (the step size of "train").
     """
 
-    _train_button: widgets.Button | None = None
+    figure_px = (520, 470)
 
     def defaults(self) -> dict[str, Any]:
         return {"dataset": "blobs", "activation": "sigmoid", "w1": 1.0, "w2": 1.0, "b": -1.0,
@@ -159,21 +161,20 @@ class NeuronPlayground(Demo):
             "w1": weight("w1"),
             "w2": weight("w2"),
             "b": weight("b"),
-            "lr": widgets.FloatLogSlider(min=-3, max=1, base=10, description="lr",
-                                         readout_format=".3g"),
+            "lr": rate_slider("lr", LR_CHOICES),
         }
 
-    def widget(self) -> widgets.Widget:
-        """The controls (plus a "train" button that calls ``fit``) above the figure."""
-        view = super().widget()
-        if self._train_button is None:
-            self._train_button = widgets.Button(description=f"train {TRAIN_STEPS} steps",
-                                                button_style="primary", icon="play")
-            self._train_button.on_click(lambda _button: self.fit(TRAIN_STEPS))
-            row = view.children[0]
-            row.children = (*row.children, self._train_button)
-            row.layout.flex_flow = "row wrap"  # seven controls do not fit on one line
-        return view
+    def _actions(self) -> list[widgets.Widget]:
+        """A "train 25 steps" button above play / step / reset (one frame = 5 steps)."""
+        self._train_button = widgets.Button(description=f"train {TRAIN_STEPS} steps",
+                                            button_style="primary", icon="play",
+                                            layout=widgets.Layout(width="100%"))
+        self._train_button.on_click(lambda _button: self.locked(self.fit, TRAIN_STEPS))
+        return [self._train_button, *super()._actions()]
+
+    def tick(self) -> None:
+        """One frame of "play": ``TICK_STEPS`` steps of gradient descent."""
+        self.fit(TICK_STEPS)
 
     # ---- the neuron -----------------------------------------------------------------------
     @property
@@ -271,7 +272,6 @@ class NeuronPlayground(Demo):
         return 0.0, 1.0
 
     def draw_initial(self) -> None:
-        self.figure.set_size_inches(7.6, 6.2)
         self.ax = self.figure.subplots()
         self.ax.set_xlim(-VIEW, VIEW)
         self.ax.set_ylim(-VIEW, VIEW)
@@ -280,7 +280,7 @@ class NeuronPlayground(Demo):
         self.ax.set_xlabel("$x_1$ (standardized)")
         self.ax.set_ylabel("$x_2$ (standardized)")
         self.scale = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=CMAP)
-        self.colorbar = self.figure.colorbar(self.scale, ax=self.ax, shrink=0.85,
+        self.colorbar = self.figure.colorbar(self.scale, ax=self.ax, shrink=0.9,
                                              label="neuron output $a = f(z)$")
         self.threshold_mark = self.colorbar.ax.axhline(0.5, color="black", linewidth=2)
         self.contour = None
@@ -294,10 +294,10 @@ class NeuronPlayground(Demo):
         self.w_arrow = self.ax.annotate("", xy=(0, 0), xytext=(0, 0), zorder=5,
                                         arrowprops={"arrowstyle": "-|>", "color": "black",
                                                     "linewidth": 2.2, "mutation_scale": 18})
-        self.w_label = self.ax.text(0, 0, "$w$", fontsize=15, zorder=5, ha="center", va="center",
+        self.w_label = self.ax.text(0, 0, "$w$", fontsize=12, zorder=5, ha="center", va="center",
                                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white",
                                          "edgecolor": "none", "alpha": 0.85})
-        self.ax.legend(loc="upper left", framealpha=0.9, fontsize=11)
+        self.ax.legend(loc="upper left", framealpha=0.9)
         self._shown_dataset: str | None = None
 
     def redraw(self) -> None:
@@ -337,4 +337,4 @@ class NeuronPlayground(Demo):
 
         self.ax.set_title(f"{name} neuron on {self.state['dataset']}: "
                           f"accuracy {self.accuracy():.1%}\n"
-                          f"$w$ = ({w[0]:.2f}, {w[1]:.2f}),  $b$ = {b:.2f}", fontsize=14)
+                          f"$w$ = ({w[0]:.2f}, {w[1]:.2f}),  $b$ = {b:.2f},  lr {self.state['lr']:g}")

@@ -17,7 +17,7 @@ import numpy as np
 
 from dlkit.ref import optim
 from dlkit.ref.tensor import Tensor
-from dlkit.viz.demo import Demo
+from dlkit.viz.demo import Demo, rate_slider
 
 Array = np.ndarray
 
@@ -76,6 +76,9 @@ OPTIMIZERS: dict[str, Callable[[list[Tensor], float], optim.Optimizer]] = {
 }
 COLOURS = {name: f"C{i}" for i, name in enumerate(OPTIMIZERS)}
 
+#: the lr slider's choices (a rate set from code joins them)
+LR_CHOICES = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)
+
 #: a path farther than this from the origin counts as diverged and stops there
 DIVERGED = 1e6
 
@@ -114,9 +117,16 @@ class OptimizerRace(Demo):
     without giving ``start`` moves the start to that surface's default.
     """
 
+    figure_px = (520, 520)
+    MAX_STEPS = 1000
+    TICK_STEPS = 10  # optimizer steps per frame of "play"
+
     def __init__(self, **state: Any) -> None:
         if "surface" in state and "start" not in state and state["surface"] in SURFACES:
             state["start"] = SURFACES[state["surface"]].start   # each surface has its own start
+        # (surface, optimizer, lr, start) → the longest path computed so far: a shorter run is
+        # its prefix, so moving "steps" (or playing) never recomputes a path
+        self._paths: dict[tuple, Array] = {}
         super().__init__(**state)
 
     def defaults(self) -> dict[str, Any]:
@@ -157,16 +167,29 @@ class OptimizerRace(Demo):
             "surface": widgets.Dropdown(options=list(SURFACES), description="surface"),
             "optimizers": widgets.SelectMultiple(options=list(OPTIMIZERS), rows=6,
                                                  description="optimizers"),
-            "lr": widgets.FloatLogSlider(min=-4, max=0.5, step=0.05, base=10, description="lr",
-                                         readout_format=".2g"),
-            "steps": widgets.IntSlider(min=1, max=1000, step=1, description="steps"),
+            "lr": rate_slider("lr", LR_CHOICES),
+            "steps": widgets.IntSlider(min=1, max=self.MAX_STEPS, step=1, description="steps"),
         }
+
+    def tick(self) -> None:
+        """One frame of "play": 10 more steps for every optimizer (from step 1 at the end)."""
+        steps = self.state["steps"]
+        self.set(steps=1 if steps >= self.MAX_STEPS else min(self.MAX_STEPS, steps + self.TICK_STEPS))
+
+    def _path(self, name: str) -> Array:
+        s = self.state
+        key = (s["surface"], name, s["lr"], s["start"])
+        path = self._paths.get(key)
+        if path is None or len(path) <= s["steps"]:
+            # growing (as "play" does): compute a little ahead, so the next frames are free
+            ahead = s["steps"] if path is None else min(max(s["steps"], 2 * (len(path) - 1)), 5000)
+            path = run_optimizer(s["surface"], name, s["lr"], ahead, s["start"])
+            self._paths[key] = path
+        return path[: s["steps"] + 1]
 
     def trajectories(self) -> dict[str, Array]:
         """name → path (steps + 1, 2) for every selected optimizer: exactly what is plotted."""
-        s = self.state
-        return {name: run_optimizer(s["surface"], name, s["lr"], s["steps"], s["start"])
-                for name in s["optimizers"]}
+        return {name: self._path(name) for name in self.state["optimizers"]}
 
     def final_losses(self) -> dict[str, float]:
         """name → f at the end of its path (nan if it diverged): the numbers in the legend."""
@@ -175,9 +198,8 @@ class OptimizerRace(Demo):
 
     # ---- drawing --------------------------------------------------------------------------
     def draw_initial(self) -> None:
-        self.figure.set_size_inches(11, 4.6)
         self.ax_path, self.ax_loss = self.figure.subplots(
-            1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
+            2, 1, gridspec_kw={"height_ratios": [1.4, 1]})
         self.path_lines = {name: self.ax_path.plot([], [], "-", marker=".", markersize=3,
                                                    lw=1.5, color=COLOURS[name])[0]
                            for name in OPTIMIZERS}
@@ -247,4 +269,5 @@ class OptimizerRace(Demo):
         if self.legend is not None:
             self.legend.remove()
         self.legend = self.ax_loss.legend(handles, labels, title="final loss f(w_T)",
-                                          loc="lower left", fontsize=9)
+                                          loc="center left", bbox_to_anchor=(1.0, 0.5),
+                                          fontsize=8, title_fontsize=8)

@@ -44,3 +44,24 @@ def course_style() -> Iterator[None]:
     """The course style for the figures made inside this block only."""
     with matplotlib.rc_context(STYLE):
         yield
+
+
+# a demo's figure is rendered at the size it is shown, beside its controls, on a 1280×720
+# screen: smaller type than a full-width notebook figure (presenter mode scales it all 1.5×)
+DEMO_STYLE: dict[str, object] = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "lines.linewidth": 2.0,
+    "lines.markersize": 5,
+}
+
+
+@contextmanager
+def demo_style() -> Iterator[None]:
+    """The course style with the type sizes of an interactive demo (chapters 01-10)."""
+    with matplotlib.rc_context({**STYLE, **DEMO_STYLE}):
+        yield
