@@ -98,3 +98,15 @@ def open_notebook(page, base: str, token: str, path: str) -> None:
 def run_all_cells(page) -> None:
     """Run > Run All Cells (without awaiting the promise, which settles only at the end)."""
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+
+
+def run_to_the_demo(page, base: str, token: str, chapter: str, timeout_ms: int = 120_000):
+    """Open ``chapter``, run all its cells, and return its first demo and the demo's image."""
+    open_notebook(page, base, token, chapter)
+    run_all_cells(page)
+    demo = page.locator(".dlkit-demo").first
+    demo.wait_for(state="visible", timeout=timeout_ms)
+    demo.scroll_into_view_if_needed()
+    image = demo.locator("img")
+    image.wait_for(state="visible")
+    return demo, image

@@ -5,7 +5,7 @@ Needs Debian's `chromium` (installed by `.ci/run`); skipped with a reason where 
 A screenshot of the changed demo is kept in test-artifacts/ for a person to look at.
 """
 import pytest
-from lab_helpers import ARTIFACTS, NEEDS_CHROMIUM, open_notebook, run_all_cells
+from lab_helpers import ARTIFACTS, NEEDS_CHROMIUM, run_to_the_demo
 
 CHAPTER = "01-neuron.ipynb"
 
@@ -16,13 +16,7 @@ def test_activation_explorer_reacts_in_the_browser(lab_server, chromium):
     base, token = lab_server
     page = chromium.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        open_notebook(page, base, token, CHAPTER)
-        run_all_cells(page)
-        demo = page.locator(".dlkit-demo").first
-        demo.wait_for(state="visible", timeout=120_000)
-        demo.scroll_into_view_if_needed()
-        image = demo.locator("img")
-        image.wait_for(state="visible")
+        demo, image = run_to_the_demo(page, base, token, CHAPTER)
         before = image.get_attribute("src")
         picture_before = image.screenshot()
         page.screenshot(path=str(ARTIFACTS / "activation-explorer-before.png"))

@@ -1,7 +1,7 @@
 """End to end in a real browser: chapter 08 runs in JupyterLab, and its recurrent-state demo
 redraws when the text it reads is changed."""
 import pytest
-from lab_helpers import ARTIFACTS, NEEDS_CHROMIUM, open_notebook, run_all_cells
+from lab_helpers import ARTIFACTS, NEEDS_CHROMIUM, run_to_the_demo
 
 CHAPTER = "08-recurrent-networks-and-text.ipynb"
 
@@ -12,13 +12,8 @@ def test_recurrent_state_demo_reacts_in_the_browser(lab_server, chromium):
     base, token = lab_server
     page = chromium.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        open_notebook(page, base, token, CHAPTER)
-        run_all_cells(page)
-        demo = page.locator(".dlkit-demo").first
-        demo.wait_for(state="visible", timeout=240_000)  # the chapter trains its model first
-        demo.scroll_into_view_if_needed()
-        image = demo.locator("img")
-        image.wait_for(state="visible")
+        # the chapter trains its model before the demo appears
+        demo, image = run_to_the_demo(page, base, token, CHAPTER, timeout_ms=240_000)
         before = image.get_attribute("src")
         picture_before = image.screenshot()
         text = demo.locator("input[type='text']").first

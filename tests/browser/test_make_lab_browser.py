@@ -62,7 +62,8 @@ def test_a_lab_opens_from_the_file_browser(tmp_path, chromium):
         page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(state="visible", timeout=60_000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "make-lab-lab01-opened.png"))
-        cells = page.locator(".jp-NotebookPanel:visible .jp-Cell").count()
+        # the notebook's model, not the DOM: JupyterLab renders only the cells in view
+        cells = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.cells.length")
     finally:
         if page is not None:
             page.close()
