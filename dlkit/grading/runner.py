@@ -33,7 +33,13 @@ from dlkit.grading.results import (
     classify_error,
     describe_error,
 )
-from dlkit.grading.sandbox import SCRATCH, Limits, detect_isolation, python_executable_dir
+from dlkit.grading.sandbox import (
+    SCRATCH,
+    Limits,
+    descendant_count,
+    detect_isolation,
+    python_executable_dir,
+)
 from dlkit.grading.workdir import make_workdir, remove_workdir
 
 CELL_OUTPUT_KEEP = 8 << 10  # output kept per cell for the feedback; the rest is counted only
@@ -526,19 +532,25 @@ class Runner:
                 run.streams.clear()
             return
         if now > run.deadline:
-            run.result.fail(
-                "timeout",
-                f"time limit: the notebook ran longer than "
-                f"{self.limits.notebook_timeout:g} s{self._where(run)}",
-            )
-            self._kill(run)
+            what, limit = "the notebook", self.limits.notebook_timeout
         elif now > run.cell_deadline:
+            what, limit = "a cell", self.limits.cell_timeout
+        else:
+            return
+        running = descendant_count(run.notebook_pid) if run.notebook_pid else 0
+        if running >= self.limits.processes // 2:
+            # A fork bomb whose copies die as fast as they start may never see EAGAIN in the
+            # process that runs the cell: the crowd at the deadline names the cause instead.
             run.result.fail(
-                "timeout",
-                f"time limit: a cell ran longer than "
-                f"{self.limits.cell_timeout:g} s{self._where(run)}",
+                "process-limit",
+                f"process limit exceeded: too many processes ({running} running when the time "
+                f"limit of {limit:g} s came){self._where(run)}",
             )
-            self._kill(run)
+        else:
+            run.result.fail(
+                "timeout", f"time limit: {what} ran longer than {limit:g} s{self._where(run)}"
+            )
+        self._kill(run)
 
     def _kill(self, run: _Active, reason: str | None = None) -> None:
         if reason:

@@ -275,6 +275,12 @@ def kill_descendants(pid: int) -> None:
                 pass
 
 
+def descendant_count(pid: int) -> int:
+    """How many processes descend from ``pid`` now (chapter 00)."""
+    parents = _parent_map()
+    return sum(_descends(p, pid, parents) for p in parents)
+
+
 def _descends(pid: int, ancestor: int, parents: dict[int, int]) -> bool:
     seen = set()
     while pid in parents and pid not in seen:

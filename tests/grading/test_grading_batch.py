@@ -40,6 +40,7 @@ EXPECTED: dict[str, tuple[float, str, str]] = {
     "sys-exit": (0.0, "exit", "sys.exit()"),
     "memory-bomb": (0.0, "memory", "memory limit"),
     "fork-bomb": (0.0, "process-limit", "too many processes"),
+    "fork-bomb-ignoring-errors": (0.0, "process-limit", "too many processes"),
     "spawn-sleepers": (0.0, "process-limit", "too many processes"),
     "output-flood": (0.0, "output-flood", "printed more than"),
     "disk-filling": (0.0, "disk-full", "disk limit"),
