@@ -9,19 +9,27 @@ each: ``course`` (the nbgrader course model), ``merge`` (trusted source + submis
 ``release`` and ``learner_check``.
 """
 
-from dlkit.grading.course import Course
-from dlkit.grading.grade import grade
-from dlkit.grading.learner_check import check_notebook
-from dlkit.grading.release import release, release_problems
-from dlkit.grading.runner import GraderError
-from dlkit.grading.sandbox import Limits
+from __future__ import annotations
 
-__all__ = [
-    "Course",
-    "GraderError",
-    "Limits",
-    "check_notebook",
-    "grade",
-    "release",
-    "release_problems",
-]
+import importlib
+from typing import Any
+
+# Imported on first use: the warm worker imports ``dlkit.grading.zygote`` (and with it this
+# package) in every run, and nbgrader and nbformat cost it seconds it never needs.
+_EXPORTS = {
+    "Course": "course",
+    "GraderError": "runner",
+    "Limits": "sandbox",
+    "check_notebook": "learner_check",
+    "grade": "grade",
+    "release": "release",
+    "release_problems": "release",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'dlkit.grading' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"dlkit.grading.{_EXPORTS[name]}"), name)

@@ -11,7 +11,7 @@ import ast
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import nbformat
@@ -31,21 +31,25 @@ from dlkit.grading.workdir import make_workdir, remove_workdir, stop_on_signals
 
 
 def imported_modules(sources: list[SourceNotebook]) -> list[str]:
-    """Top-level modules the lab's code imports: what the warm worker loads once (chapter 00)."""
+    """Modules the lab's code imports: what the warm worker loads once (chapter 00)."""
+    return modules_imported_by(
+        cell.source for source in sources for cell in source.cells if cell.cell_type == "code"
+    )
+
+
+def modules_imported_by(codes: Iterable[str]) -> list[str]:
+    """Every module an ``import`` or ``from ... import`` of ``codes`` names, in order (chapter 00)."""
     names: list[str] = []
-    for source in sources:
-        for cell in source.cells:
-            if cell.cell_type != "code":
-                continue
-            try:
-                tree = ast.parse(cell.source)
-            except SyntaxError:
-                continue  # magics; the notebook will import what it needs itself
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Import):
-                    names.extend(a.name for a in node.names)
-                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                    names.append(node.module)
+    for code in codes:
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue  # magics; the notebook will import what it needs itself
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.extend(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.append(node.module)
     return list(dict.fromkeys(names))
 
 

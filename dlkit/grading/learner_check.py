@@ -19,6 +19,10 @@ from dlkit.grading.workdir import stop_on_signals
 SIDE_FILES_MAX = 256 << 20  # data files next to the notebook copied into its scratch folder
 
 
+WARM_LIBRARIES = frozenset({"numpy", "torch", "dlkit", "scipy", "sklearn", "matplotlib"})
+"""Libraries ``dlkit check`` may import once before the learner's notebook runs."""
+
+
 def plan_own_notebook(nb) -> Plan:  # noqa: ANN001 (an nbformat notebook)
     """Run the notebook as it is; its own test cells are scored (chapter 00).
 
@@ -62,7 +66,7 @@ def check_notebook(
     path: str | Path, *, limits: Limits | None = None, isolation: str = "auto"
 ) -> NotebookResult:
     """Run ``path`` with its visible tests and return the outcome of each (chapter 00)."""
-    from dlkit.grading.grade import read_submission
+    from dlkit.grading.grade import modules_imported_by, read_submission
 
     path = Path(path)
     if not path.is_file():
@@ -76,7 +80,17 @@ def check_notebook(
     plan = plan_own_notebook(nb)
     job = NotebookJob(path.stem, path.stem, plan, _side_files(path.parent))
     outcome: list[NotebookResult] = []
-    with stop_on_signals(), Runner(jobs=1, limits=limits, isolation=isolation) as runner:
+    # The learner's notebook may import a module of its own folder: warm only known libraries,
+    # which the worker imports outside the sandbox (each fork then starts with them loaded).
+    warm = [
+        name
+        for name in modules_imported_by(c.source for c in plan.cells if c.role != "text")
+        if name.split(".")[0] in WARM_LIBRARIES
+    ]
+    with (
+        stop_on_signals(),
+        Runner(jobs=1, limits=limits, isolation=isolation, warm_modules=warm) as runner,
+    ):
         runner.run([job], lambda _job, result: outcome.append(result))
     return outcome[0]
 
