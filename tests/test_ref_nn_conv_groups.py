@@ -35,15 +35,18 @@ def grouped_cases(draw: st.DrawFn) -> dict:
                 padding=draw(st.tuples(st.integers(0, 2), st.integers(0, 2))),
                 dilation=draw(st.tuples(st.integers(1, 2), st.integers(1, 2))),
                 seed=draw(st.integers(0, 999)))
-    for size, k, p, d in zip((case["h"], case["w"]), kernel, case["padding"], case["dilation"],
-                             strict=True):
-        assume(size + 2 * p >= d * (k - 1) + 1)
+    assume_kernel_fits(case)
     return case
 
 
-@PROPERTY
-@given(grouped_cases())
-def test_grouped_conv2d_matches_torch_forward_and_backward(case: dict) -> None:
+def assume_kernel_fits(case: dict) -> None:
+    for size, k, p, d in zip((case["h"], case["w"]), case["kernel"], case["padding"],
+                             case["dilation"], strict=True):
+        assume(size + 2 * p >= d * (k - 1) + 1)
+
+
+def check_grouped_case(case: dict, grad_inputs: tuple[bool, ...] | None = None) -> None:
+    """conv2d on the case's random x, weight and bias equals torch, outputs and gradients."""
     rng = np.random.default_rng(case["seed"])
     g = case["groups"]
     x = rng.normal(size=(case["n"], case["c"], case["h"], case["w"]))
@@ -51,7 +54,13 @@ def test_grouped_conv2d_matches_torch_forward_and_backward(case: dict) -> None:
     bias = rng.normal(size=case["o"])
     options = {k: case[k] for k in ("stride", "padding", "dilation", "groups")}
     check_layer(lambda *a: conv2d(*a, **options), lambda *a: TF.conv2d(*a, **options),
-                x, weight, bias)
+                x, weight, bias, grad_inputs=grad_inputs)
+
+
+@PROPERTY
+@given(grouped_cases())
+def test_grouped_conv2d_matches_torch_forward_and_backward(case: dict) -> None:
+    check_grouped_case(case)
 
 
 @st.composite
@@ -67,25 +76,16 @@ def stride_one_cases(draw: st.DrawFn) -> dict:
                 depthwise=draw(st.booleans()))
     if case["depthwise"]:
         case["groups"] = case["c"] = case["o"]
-    for size, k, p, d in zip((case["h"], case["w"]), case["kernel"], case["padding"],
-                             case["dilation"], strict=True):
-        assume(size + 2 * p >= d * (k - 1) + 1)
+    assume_kernel_fits(case)
     return case
 
 
 @PROPERTY
 @given(stride_one_cases())
 def test_stride_one_gradients_match_torch_in_chunks(case: dict) -> None:
-    rng = np.random.default_rng(case["seed"])
-    g = case["groups"]
-    x = rng.normal(size=(case["n"], case["c"], case["h"], case["w"]))
-    weight = rng.normal(size=(case["o"], case["c"] // g, *case["kernel"]))
-    bias = rng.normal(size=case["o"])
-    options = {k: case[k] for k in ("stride", "padding", "dilation", "groups")}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(conv_module, "_CHUNK_BYTES", 1)        # one image per chunk
-        check_layer(lambda *a: conv2d(*a, **options), lambda *a: TF.conv2d(*a, **options),
-                    x, weight, bias, grad_inputs=case["grad_inputs"])
+        check_grouped_case(case, case["grad_inputs"])
 
 
 def test_stride_one_backward_keeps_float32_and_matches_torch() -> None:
