@@ -72,7 +72,7 @@ def stride_one_cases(draw: st.DrawFn) -> dict:
     case.update(stride=(1, 1), n=draw(st.integers(1, 3)),
                 padding=draw(st.tuples(st.integers(0, 3), st.integers(0, 3))),
                 grad_inputs=draw(st.sampled_from([(True, True, True), (False, True, False),
-                                                  (True, False, True)])),
+                                                  (True, False, True), (False, False, True)])),
                 depthwise=draw(st.booleans()))
     if case["depthwise"]:
         case["groups"] = case["c"] = case["o"]

@@ -180,6 +180,8 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntOrPair = 1, padding
         if bias is not None and bias.requires_grad:
             bias._accumulate(grad.sum(axis=(0, 3)).reshape(out_channels))
         need_w, need_x = weight.requires_grad, x.requires_grad
+        if not (need_w or need_x):
+            return
         if stride == (1, 1):
             grad_w, grad_x = _stride_one_gradients(out.grad, x.data, weight.data, padding,
                                                    dilation, g, need_w, need_x)
@@ -213,8 +215,8 @@ def _stride_one_gradients(grad: Array, x: Array, weight: Array, padding: tuple[i
                           ) -> tuple[Array | None, Array | None]:
     """∂L/∂W and ∂L/∂x of a stride-1 conv2d from one im2col of the output gradient (chapter 07).
 
-    Input pixel a received x[a]·W[i] in output pixel a + p − i·d, so ∂L/∂x[a] = Σ_i g[a + p − i·d]
-    W[i]: the gradient, padded by d·(k − 1) − p, correlated with the kernel flipped in both
+    Input pixel a meets tap W[i] in output pixel a + p − i·d, so ∂L/∂x[a] = Σ_i g[a + p − i·d]
+    W[i] (one axis shown): the gradient, padded by d·(k − 1) − p, correlated with the kernel flipped in both
     directions and with its in and out channels swapped (a *full* correlation). Its columns
     cols_g (one window of g per input pixel) give both gradients as grouped matmuls:
 
