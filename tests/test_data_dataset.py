@@ -9,6 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from dlkit.data import ArrayDataset
+from dlkit.data.dataset import _pin_memory
 
 
 def labelled(n: int = 100, num_classes: int = 4, seed: int = 0) -> ArrayDataset:
@@ -219,6 +220,56 @@ def test_to_torch_and_loader_place_tensors_on_the_gpu():
     assert X.is_cuda and y.is_cuda
     xb, yb = next(iter(ds.loader(4, shuffle=True, device="cuda")))
     assert xb.is_cuda and xb.shape == (4, 5) and yb.shape == (4,)
+
+
+@pytest.mark.parametrize(
+    ("pin_memory", "data", "target", "pinned"),
+    [
+        (None, "cpu", "cuda", True),  # CPU batches bound for a GPU: pin them
+        (None, "cpu", "cpu", False),  # no GPU: nothing to gain
+        (None, "cuda", "cuda", False),  # the data is on the GPU already
+        (False, "cpu", "cuda", False),
+        (True, "cpu", "cuda", True),
+    ],
+)
+def test_pin_memory_pins_cpu_batches_bound_for_a_cuda_gpu(pin_memory, data, target, pinned):
+    assert _pin_memory(pin_memory, torch.device(data), torch.device(target)) is pinned
+
+
+def test_pin_memory_refuses_what_cannot_help():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    with pytest.raises(ValueError, match=r"device='cuda' already keeps the data there"):
+        _pin_memory(True, cuda, cuda)
+    with pytest.raises(ValueError, match=r"copies to a CUDA GPU, but the batches go to 'cpu'"):
+        _pin_memory(True, cpu, cpu)
+    with pytest.raises(TypeError, match=r"pin_memory to be True, False or None, got 'yes'"):
+        _pin_memory("yes", cpu, cuda)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")
+def test_loader_on_a_cpu_only_machine_does_not_pin_and_says_why_it_cannot():
+    ds = labelled(8)
+    loader = ds.loader(4)
+    assert loader.pin_memory is False
+    xb, _ = next(iter(loader))
+    assert xb.device.type == "cpu"
+    with pytest.raises(ValueError, match=r"use pin_memory=None to pin only where there is a GPU"):
+        ds.loader(4, pin_memory=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_loader_pins_cpu_batches_that_land_on_the_gpu_without_blocking():
+    ds = labelled(8)
+    loader = ds.loader(4, shuffle=False)
+    assert loader.pin_memory is True
+    xb, yb = next(iter(loader))
+    assert xb.device.type == "cpu" and xb.is_pinned() and yb.is_pinned()
+    on_gpu = xb.to("cuda", non_blocking=True)
+    torch.cuda.synchronize()
+    assert on_gpu.is_cuda
+    torch.testing.assert_close(on_gpu.cpu(), torch.from_numpy(ds.X[:4]))
+    assert not ds.loader(4, pin_memory=False).pin_memory
 
 
 def test_to_torch_on_an_explicit_cpu_device():

@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_ref_nn_from_torch import check_layer
 
-from dlkit.check import gradcheck
+from dlkit.check import compare, gradcheck
 from dlkit.ref.nn import (
     Conv2d,
     ConvTranspose2d,
@@ -19,6 +19,7 @@ from dlkit.ref.nn import (
     load_torch_weights,
 )
 from dlkit.ref.nn import conv as conv_module
+from dlkit.ref.tensor import Tensor
 
 PROPERTY = settings(max_examples=25, deadline=None)
 pairs = st.tuples(st.integers(1, 3), st.integers(1, 3))
@@ -34,15 +35,18 @@ def grouped_cases(draw: st.DrawFn) -> dict:
                 padding=draw(st.tuples(st.integers(0, 2), st.integers(0, 2))),
                 dilation=draw(st.tuples(st.integers(1, 2), st.integers(1, 2))),
                 seed=draw(st.integers(0, 999)))
-    for size, k, p, d in zip((case["h"], case["w"]), kernel, case["padding"], case["dilation"],
-                             strict=True):
-        assume(size + 2 * p >= d * (k - 1) + 1)
+    assume_kernel_fits(case)
     return case
 
 
-@PROPERTY
-@given(grouped_cases())
-def test_grouped_conv2d_matches_torch_forward_and_backward(case: dict) -> None:
+def assume_kernel_fits(case: dict) -> None:
+    for size, k, p, d in zip((case["h"], case["w"]), case["kernel"], case["padding"],
+                             case["dilation"], strict=True):
+        assume(size + 2 * p >= d * (k - 1) + 1)
+
+
+def check_grouped_case(case: dict, grad_inputs: tuple[bool, ...] | None = None) -> None:
+    """conv2d on the case's random x, weight and bias equals torch, outputs and gradients."""
     rng = np.random.default_rng(case["seed"])
     g = case["groups"]
     x = rng.normal(size=(case["n"], case["c"], case["h"], case["w"]))
@@ -50,7 +54,51 @@ def test_grouped_conv2d_matches_torch_forward_and_backward(case: dict) -> None:
     bias = rng.normal(size=case["o"])
     options = {k: case[k] for k in ("stride", "padding", "dilation", "groups")}
     check_layer(lambda *a: conv2d(*a, **options), lambda *a: TF.conv2d(*a, **options),
-                x, weight, bias)
+                x, weight, bias, grad_inputs=grad_inputs)
+
+
+@PROPERTY
+@given(grouped_cases())
+def test_grouped_conv2d_matches_torch_forward_and_backward(case: dict) -> None:
+    check_grouped_case(case)
+
+
+@st.composite
+def stride_one_cases(draw: st.DrawFn) -> dict:
+    """Stride 1 takes its own backward (one im2col of the output gradient, flipped kernel):
+    every padding up to past the kernel's reach, dilation, groups up to depthwise, and which
+    of x and the weight want a gradient."""
+    case = draw(grouped_cases())
+    case.update(stride=(1, 1), n=draw(st.integers(1, 3)),
+                padding=draw(st.tuples(st.integers(0, 3), st.integers(0, 3))),
+                grad_inputs=draw(st.sampled_from([(True, True, True), (False, True, False),
+                                                  (True, False, True), (False, False, True)])),
+                depthwise=draw(st.booleans()))
+    if case["depthwise"]:
+        case["groups"] = case["c"] = case["o"]
+    assume_kernel_fits(case)
+    return case
+
+
+@PROPERTY
+@given(stride_one_cases())
+def test_stride_one_gradients_match_torch_in_chunks(case: dict) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv_module, "_CHUNK_BYTES", 1)        # one image per chunk
+        check_grouped_case(case, case["grad_inputs"])
+
+
+def test_stride_one_backward_keeps_float32_and_matches_torch() -> None:
+    torch.manual_seed(5)
+    theirs = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)            # depthwise, float32
+    ours = load_torch_weights(Conv2d(8, 8, 3, padding=1, groups=8), theirs)
+    x = np.random.default_rng(5).normal(size=(4, 8, 6, 6)).astype(np.float32)
+    x_ours, x_torch = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ours(x_ours).sum().backward()
+    theirs(x_torch).sum().backward()
+    assert x_ours.grad.dtype == ours.weight.grad.dtype == np.float32
+    compare(x_ours.grad, x_torch.grad, rtol=1e-5, atol=1e-5, name="x.grad")
+    compare(ours.weight.grad, theirs.weight.grad, rtol=1e-5, atol=1e-4, name="weight.grad")
 
 
 def test_depthwise_separable_layers_match_torch_and_count_fewer_weights() -> None:

@@ -241,16 +241,54 @@ class ArrayDataset:
             tensors.append(_as_tensor(self.y, device))
         return TensorDataset(*tensors)
 
-    def loader(self, batch_size: int, shuffle: bool = True, seed: int = 0, device: Any = None):
-        """A torch ``DataLoader`` over :meth:`to_torch`, shuffled reproducibly by ``seed``."""
+    def loader(self, batch_size: int, shuffle: bool = True, seed: int = 0, device: Any = None,
+               pin_memory: bool | None = None):
+        """A torch ``DataLoader`` over :meth:`to_torch`, shuffled reproducibly by ``seed``
+        (chapters 02 and 11).
+
+        ``device`` is where the whole dataset lives: None keeps it on the CPU, and the training
+        loop moves each batch with ``.to(device, non_blocking=True)``. ``pin_memory`` puts those
+        CPU batches in page-locked memory, which a CUDA GPU copies from asynchronously, so the
+        copy of the next batch overlaps the work on this one. None (the default) pins exactly
+        when that helps: the data is on the CPU and ``dlkit.device()`` is a CUDA GPU.
+        """
         import torch
         from torch.utils.data import DataLoader
 
+        from dlkit.runtime import device as default_device
+
         batch_size = check_positive_int("batch_size", batch_size)
+        data_device = torch.device("cpu" if device is None else device)
+        pin = _pin_memory(pin_memory, data_device, default_device())
         generator = torch.Generator().manual_seed(check_seed(seed))
         return DataLoader(
-            self.to_torch(device), batch_size=batch_size, shuffle=shuffle, generator=generator
+            self.to_torch(device),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            pin_memory=pin,
         )
+
+
+def _pin_memory(pin_memory: Any, data_device: Any, target_device: Any) -> bool:
+    """Whether a loader pins its batches: ``pin_memory`` (True, False or None for "when it
+    helps") checked against where the data lives and where the batches go (chapter 11)."""
+    if pin_memory is None:
+        return data_device.type == "cpu" and target_device.type == "cuda"
+    if not isinstance(pin_memory, bool):
+        raise TypeError(f"expected pin_memory to be True, False or None, got {pin_memory!r}")
+    if pin_memory and data_device.type != "cpu":
+        raise ValueError(
+            f"pin_memory=True pins CPU batches for a fast copy to the GPU, but device="
+            f"{str(data_device)!r} already keeps the data there; drop pin_memory or device"
+        )
+    if pin_memory and target_device.type != "cuda":
+        raise ValueError(
+            f"pin_memory=True speeds up copies to a CUDA GPU, but the batches go to "
+            f"{str(target_device)!r} (dlkit.device()); use pin_memory=None to pin only "
+            f"where there is a GPU"
+        )
+    return pin_memory
 
 
 def _as_tensor(array: np.ndarray, device: Any):
