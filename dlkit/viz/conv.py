@@ -52,7 +52,7 @@ class ConvStepper(Demo):
     output pixels). ``output()`` is the full result, ``shown_output()`` what is drawn (NaN for
     pixels not computed yet)."""
 
-    figure_px = (600, 440)
+    figure_px = (520, 420)
 
     def defaults(self) -> dict[str, Any]:
         return {"image": "square", "kernel": "vertical edge", "stride": 1, "padding": 0,
@@ -165,8 +165,8 @@ class ConvStepper(Demo):
         self.in_image.set_extent((-0.5, padded.shape[1] - 0.5, padded.shape[0] - 0.5, -0.5))
         self.image_frame.set_bounds(p - 0.5, p - 0.5, n, self.image().shape[1])
         self.image_frame.set_visible(p > 0)
-        self.ax_in.set_title(f"input {n}×{self.image().shape[1]}, padding {p}"
-                             + (" (dashed: the image)" if p else ""))
+        self.ax_in.set_title(f"input {n}×{self.image().shape[1]}" + (" (dashed)" if p else "")
+                             + f", padding {p}")
         self.k_image.set_data(kernel)
         limit = float(np.abs(kernel).max())
         self.k_image.set_clim(-limit, limit)
@@ -181,7 +181,7 @@ class ConvStepper(Demo):
         corner = self.window()
         self.box.set_visible(corner is not None)
         self.out_box.set_visible(corner is not None)
-        self.ax_out.set_title(f"output {out.shape[0]}×{out.shape[1]}, "
+        self.ax_out.set_title(f"output {out.shape[0]}×{out.shape[1]}\n"
                               f"step {self.state['step']}/{self.num_steps()}")
         formula = f"output side ⌊(n+2p−k)/s⌋+1 = ⌊({n}+{2 * p}−3)/{s}⌋+1 = {out.shape[0]}"
         if corner is not None:

@@ -128,7 +128,7 @@ class FeatureMapDemo(Demo):
     first) and ``page`` (which 8 channels). ``maps(i, layer)`` is what is drawn: the activation
     after that convolution for image ``i``. The model is left in the mode it was given in."""
 
-    figure_px = (600, 500)
+    figure_px = (520, 460)
 
     def __init__(self, model: nn.Module, images: Any, labels: Any = None, **state: Any) -> None:
         if not isinstance(model, nn.Module):
@@ -235,7 +235,7 @@ class FeatureMapDemo(Demo):
     def draw_initial(self) -> None:
         # a fixed layout: constrained layout of 18 panels would cost more than the drawing itself
         self.figure.set_layout_engine("none")
-        grid = self.figure.add_gridspec(4, 5, width_ratios=[1.5, 1, 1, 1, 1], left=0.01, right=0.99,
+        grid = self.figure.add_gridspec(4, 5, width_ratios=[1.35, 1, 1, 1, 1], left=0.01, right=0.99,
                                         bottom=0.01, top=0.95, wspace=0.12, hspace=0.22)
         self.ax_input = self.figure.add_subplot(grid[0:2, 0])
         self.ax_info = self.figure.add_subplot(grid[2:4, 0])

@@ -112,7 +112,7 @@ class RecurrentStateDemo(Demo):
     each gate over the units; the title shows the character at the cursor and the model's
     top guesses for the next one when ``decode`` is given."""
 
-    figure_px = (600, 480)
+    figure_px = (520, 440)
 
     def __init__(self, model: nn.Module, encode: Any, decode: Any = None, **state: Any) -> None:
         if not hasattr(model, "embed") or not hasattr(model, "rnn"):
@@ -205,7 +205,7 @@ class RecurrentStateDemo(Demo):
         self.ax_g.set_ylabel("mean activation")
         self.ax_g.legend(loc="lower center", fontsize=8, ncol=3)
         self.cursors = [ax.axvline(0, color="black", lw=1.5, alpha=0.6) for ax in (self.ax_h, self.ax_g)]
-        every = max(1, len(text) // 60)          # a label per character while they fit
+        every = max(1, -(-len(text) // 50))      # a label per character while they fit
         self.ax_g.set_xticks(range(0, len(text), every))
         self.ax_g.set_xticklabels([ch if ch != " " else "␣" for ch in text[::every]], fontsize=8)
         # one tick per character is many artists: no grid lines and no tick marks over the map

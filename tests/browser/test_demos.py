@@ -117,6 +117,9 @@ MEASURE = """(demo) => {
             .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1).map(e => e.innerText),
         image: [img.naturalWidth, img.naturalHeight, img.getBoundingClientRect().width,
                 img.getBoundingClientRect().height],
+        // the figure must end inside the output area, which clips what sticks out on the right
+        imageRight: img.getBoundingClientRect().right,
+        outputRight: output.getBoundingClientRect().right,
         // what a person can operate: each slider, menu, box and button; a player counts once
         controls: [...demo.querySelectorAll('.noUi-target, select, input[type=checkbox], input[type=text], button')]
             .filter(e => e.offsetParent !== null && !e.closest('.widget-play')).length
@@ -205,6 +208,8 @@ def check_layout(page, demo, name: str, screen: tuple[int, int]) -> dict:
         f"{name} at {screen}: slider tracks {m['tracks']} px, at least {MIN_TRACK_PX} wanted")
     assert not any("nan" in r.lower() for r in m["readouts"]), f"{name}: a readout shows NaN: {m['readouts']}"
     assert not m["cut"], f"{name} at {screen}: labels cut short: {m['cut']}"
+    assert m["imageRight"] <= m["outputRight"] + 1, (
+        f"{name} at {screen}: the figure is cut off at the right by {m['imageRight'] - m['outputRight']:.0f} px")
     natural_w, natural_h, shown_w, shown_h = m["image"]
     assert abs(natural_w - shown_w) <= 1 and abs(natural_h - shown_h) <= 1, (
         f"{name} at {screen}: a {natural_w}×{natural_h} picture is shown at {shown_w:.0f}×{shown_h:.0f}")
