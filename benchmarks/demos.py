@@ -43,6 +43,12 @@ def demos() -> dict[str, Callable[[], Any]]:
                                                      init="xavier"),
         "RegularizationDemo": lambda: viz.RegularizationDemo(method="weight decay", strength=0.0,
                                                              width=128),
+        "ConvStepper": lambda: viz.ConvStepper(image="square", kernel="vertical edge", stride=1,
+                                               padding=0, step=17),
+        # chapters 07 and 08 pass the nets they trained; these build small ones like them
+        "FeatureMapDemo": lambda: viz.FeatureMapDemo.on_digits(image=2, layer="features.0"),
+        "RecurrentStateDemo": lambda: viz.RecurrentStateDemo.on_stdlib_corpus(
+            text="Return the number of items in the list.", step=11),
     }
 
 
@@ -57,6 +63,10 @@ def new_values(control: widgets.ValueWidget) -> Iterator[Any]:
     elif isinstance(control, (widgets.Dropdown, widgets.Select, widgets.SelectionSlider)):
         options = [option[1] if isinstance(option, tuple) else option for option in control.options]
         yield from options[1:3] + options[:1]
+    elif isinstance(control, widgets.Text):
+        original = control.value
+        yield "import this; read the zen."
+        yield original
     elif isinstance(control, widgets.Checkbox):
         yield not control.value
         yield control.value

@@ -1,9 +1,12 @@
 """The convolution stepper: the drawn output matches torch's conv2d, the window walks in
 reading order with the stride, the output fills in one pixel per step, bad state is refused."""
+import io
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from dlkit.viz import ConvStepper
 from dlkit.viz.conv import IMAGES, KERNELS
@@ -74,3 +77,12 @@ def test_moving_a_control_changes_state_and_picture():
 def test_bad_state_is_refused_with_what_was_expected(bad):
     with pytest.raises(ValueError, match="expected"):
         ConvStepper(**bad)
+
+
+def test_the_figure_is_rendered_at_the_size_it_is_shown_and_names_the_formula():
+    demo = ConvStepper(image="square", kernel="vertical edge", stride=2, padding=1, step=3)
+    width, height = Image.open(io.BytesIO(demo.png())).size
+    assert (width, height) == demo.image_size == demo.figure_px
+    assert demo.formula.get_text().startswith("output side ⌊(n+2p−k)/s⌋+1 = ⌊(9+2−3)/2⌋+1 = 5")
+    assert demo.image_frame.get_visible()                    # padding: the image's own border
+    assert not ConvStepper(padding=0).image_frame.get_visible()

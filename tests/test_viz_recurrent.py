@@ -1,7 +1,10 @@
 """The recurrent-state demo (chapter 08): the traced gates are the layer's own computation."""
+import io
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from dlkit.data import CharTokenizer
@@ -82,3 +85,35 @@ def test_demo_refuses_bad_state():
         demo(text="")
     with pytest.raises(TypeError, match="CharLM"):
         RecurrentStateDemo(nn.Linear(2, 2), list)
+
+
+def test_cached_guesses_are_those_of_the_prefix_alone():
+    # one pass over the whole text gives each step's guess: the model is causal
+    d = demo(text="abc fed", step=0)
+    tok = CharTokenizer("abc def ghi")
+    for step in range(7):
+        d.set(step=step)
+        with torch.no_grad():
+            logits = d.model(torch.tensor([tok.encode("abc fed"[: step + 1])]))[0][0, -1]
+        top = logits.softmax(-1).topk(3)
+        expected = ", ".join(f"{tok.decode([int(i)])!r} {float(p):.2f}"
+                             for p, i in zip(top.values, top.indices, strict=True))
+        assert d.ax_h.get_title().endswith(f"next: {expected}")
+
+
+def test_the_figure_is_rendered_at_the_size_it_is_shown():
+    d = demo(text="abc fed", step=2)
+    assert Image.open(io.BytesIO(d.png())).size == d.image_size == d.figure_px
+
+
+def test_the_corpus_model_is_deterministic_and_leaves_the_global_rng_alone():
+    torch.manual_seed(11)
+    before = torch.get_rng_state()
+    first = RecurrentStateDemo.on_stdlib_corpus(chars=4000, epochs=1, text="Return it.", step=3)
+    assert torch.equal(torch.get_rng_state(), before)
+    second = RecurrentStateDemo.on_stdlib_corpus(chars=4000, epochs=1, text="Return it.", step=3)
+    for a, b in zip(first.model.parameters(), second.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert first.state == {"text": "Return it.", "step": 3} and first.png() == second.png()
+    with pytest.raises(ValueError, match="expected chars an int >= 1000, got 10"):
+        RecurrentStateDemo.on_stdlib_corpus(chars=10)

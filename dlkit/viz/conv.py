@@ -52,6 +52,8 @@ class ConvStepper(Demo):
     output pixels). ``output()`` is the full result, ``shown_output()`` what is drawn (NaN for
     pixels not computed yet)."""
 
+    figure_px = (520, 420)
+
     def defaults(self) -> dict[str, Any]:
         return {"image": "square", "kernel": "vertical edge", "stride": 1, "padding": 0,
                 "step": 1}
@@ -130,35 +132,47 @@ class ConvStepper(Demo):
 
     # ---- drawing -------------------------------------------------------------------------------
     def draw_initial(self) -> None:
-        self.figure.set_size_inches(11, 3.9)
-        self.ax_in, self.ax_k, self.ax_out = self.figure.subplots(
-            1, 3, gridspec_kw={"width_ratios": [1.2, 0.6, 1.0]})
+        # the input large on the left, the kernel and the output map stacked beside it
+        grid = self.figure.add_gridspec(2, 2, width_ratios=[1.6, 1.0])
+        self.ax_in = self.figure.add_subplot(grid[:, 0])
+        self.ax_k = self.figure.add_subplot(grid[0, 1])
+        self.ax_out = self.figure.add_subplot(grid[1, 1])
         for ax in (self.ax_in, self.ax_k, self.ax_out):
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
+            ax.spines[:].set_visible(True)   # the output's frame shows the pixels still to come
         self.in_image = self.ax_in.imshow(np.zeros((2, 2)), cmap="gray", vmin=0, vmax=1)
+        # padding is zeros, as dark as the image's background: a dashed line marks the image
+        self.image_frame = Rectangle((0, 0), 1, 1, fill=False, edgecolor="C5", linewidth=1.5,
+                                     linestyle="--")
+        self.ax_in.add_patch(self.image_frame)
         self.box = Rectangle((0, 0), 3, 3, fill=False, edgecolor="C3", linewidth=2.5)
         self.ax_in.add_patch(self.box)
         self.k_image = self.ax_k.imshow(np.zeros((3, 3)), cmap="RdBu_r")
-        self.k_text = [self.ax_k.text(j, i, "", ha="center", va="center", fontsize=9)
+        self.k_text = [self.ax_k.text(j, i, "", ha="center", va="center", fontsize=10)
                        for i in range(3) for j in range(3)]
         self.out_image = self.ax_out.imshow(np.zeros((2, 2)), cmap="RdBu_r")
         self.out_box = Rectangle((0, 0), 1, 1, fill=False, edgecolor="C3", linewidth=2.5)
         self.ax_out.add_patch(self.out_box)
         self.ax_k.set_title("kernel")
+        self.formula = self.figure.supxlabel("", fontsize=10)
 
     def redraw(self) -> None:
         padded, kernel, out = self.padded(), self.kernel(), self.shown_output()
+        n, p, s = self.image().shape[0], self.state["padding"], self.state["stride"]
         self.in_image.set_data(padded)
         self.in_image.set_extent((-0.5, padded.shape[1] - 0.5, padded.shape[0] - 0.5, -0.5))
-        self.ax_in.set_title(f"input {self.image().shape[0]}×{self.image().shape[1]}, "
-                             f"padding {self.state['padding']}")
+        self.image_frame.set_bounds(p - 0.5, p - 0.5, n, self.image().shape[1])
+        self.image_frame.set_visible(p > 0)
+        self.ax_in.set_title(f"input {n}×{self.image().shape[1]}" + (" (dashed)" if p else "")
+                             + f", padding {p}")
         self.k_image.set_data(kernel)
         limit = float(np.abs(kernel).max())
         self.k_image.set_clim(-limit, limit)
         for text, value in zip(self.k_text, kernel.ravel(), strict=True):
             text.set_text(f"{value:.2g}")
+            text.set_color("white" if abs(value) > 0.6 * limit else "black")   # readable on dark
         full = self.output()
         limit = max(float(np.abs(full).max()), 1e-9)
         self.out_image.set_data(out)
@@ -167,13 +181,14 @@ class ConvStepper(Demo):
         corner = self.window()
         self.box.set_visible(corner is not None)
         self.out_box.set_visible(corner is not None)
-        title = (f"output {out.shape[0]}×{out.shape[1]} = ⌊(n+2p−k)/s⌋+1, "
-                 f"step {self.state['step']}/{self.num_steps()}")
+        self.ax_out.set_title(f"output {out.shape[0]}×{out.shape[1]}\n"
+                              f"step {self.state['step']}/{self.num_steps()}")
+        formula = f"output side ⌊(n+2p−k)/s⌋+1 = ⌊({n}+{2 * p}−3)/{s}⌋+1 = {out.shape[0]}"
         if corner is not None:
             row, col = corner
             self.box.set_xy((col - 0.5, row - 0.5))
             out_row, out_col = divmod(self.state["step"] - 1, out.shape[1])
             self.out_box.set_xy((out_col - 0.5, out_row - 0.5))
             value = float(np.sum(padded[row:row + 3, col:col + 3] * kernel))
-            title += f"\nlast: Σ window ⊙ kernel = {value:.2f}"
-        self.ax_out.set_title(title, fontsize=9)
+            formula += f"\nlast output pixel: Σ window ⊙ kernel = {value:.2f}"
+        self.formula.set_text(formula)

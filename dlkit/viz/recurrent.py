@@ -71,6 +71,38 @@ def gate_trace(layer: nn.Module, inputs: torch.Tensor) -> dict[str, np.ndarray]:
     return {name: torch.stack(values).float().numpy() for name, values in trace.items()}
 
 
+def corpus_char_lstm(seed: int = 0, chars: int = 40_000, epochs: int = 2) -> tuple[nn.Module, Any]:
+    """(a ``CharLM`` LSTM trained on the first ``chars`` characters of the stdlib corpus, its
+    ``CharTokenizer``): the same for a ``seed`` on every run, global RNGs untouched (chapter 08)."""
+    import torch.nn.functional as F
+
+    from dlkit.data import CharTokenizer, load_stdlib_corpus, make_language_model_data
+    from dlkit.models import CharLM
+    from dlkit.runtime import torch_threads
+
+    for name, value, low in (("seed", seed, 0), ("chars", chars, 1000), ("epochs", epochs, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"expected {name} an int >= {low}, got {value!r}")
+    corpus = load_stdlib_corpus()
+    tokenizer = CharTokenizer(corpus)
+    windows = make_language_model_data(corpus[:chars], tokenizer, seq_len=64)
+    data = torch.utils.data.TensorDataset(torch.as_tensor(windows.X), torch.as_tensor(windows.y))
+    with torch_threads(1), torch.random.fork_rng(devices=[]):   # the learner's RNG stays untouched
+        torch.manual_seed(seed)
+        model = CharLM(len(tokenizer), embed_dim=32, hidden_size=64, cell="lstm")
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        loader = torch.utils.data.DataLoader(data, batch_size=32, shuffle=True,
+                                             generator=torch.Generator().manual_seed(seed))
+        for _ in range(epochs):
+            for x, y in loader:
+                loss = F.cross_entropy(model(x)[0].flatten(0, 1), y.flatten())
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+    return model.eval(), tokenizer
+
+
 class RecurrentStateDemo(Demo):
     """A ``CharLM``-like model (``embed`` and a one-layer ``rnn``) reading ``text`` (chapter 08).
 
@@ -80,6 +112,8 @@ class RecurrentStateDemo(Demo):
     each gate over the units; the title shows the character at the cursor and the model's
     top guesses for the next one when ``decode`` is given."""
 
+    figure_px = (520, 440)
+
     def __init__(self, model: nn.Module, encode: Any, decode: Any = None, **state: Any) -> None:
         if not hasattr(model, "embed") or not hasattr(model, "rnn"):
             raise TypeError(f"RecurrentStateDemo expected a model with .embed and .rnn (a CharLM), "
@@ -87,6 +121,15 @@ class RecurrentStateDemo(Demo):
         _gate_kind(model.rnn)
         self.model, self.encode, self.decode = model, encode, decode
         super().__init__(**state)
+
+    @classmethod
+    def on_stdlib_corpus(cls, *, seed: int = 0, chars: int = 40_000, epochs: int = 2,
+                         **state: Any) -> RecurrentStateDemo:
+        """The demo on a small character LSTM trained here, in a few seconds, on the offline
+        standard-library corpus (chapter 08's model, smaller). Deterministic for a ``seed``; the
+        learner's random generators are left as they were."""
+        model, tokenizer = corpus_char_lstm(seed, chars, epochs)
+        return cls(model, tokenizer.encode, tokenizer.decode, **state)
 
     def defaults(self) -> dict[str, Any]:
         return {"text": "Return a new list of the values.", "step": 0}
@@ -108,19 +151,42 @@ class RecurrentStateDemo(Demo):
         self._controls["step"].max = len(self.state["text"]) - 1
 
     def trace(self) -> dict[str, np.ndarray]:
-        """The traces of the current text: exactly what is drawn."""
-        ids = torch.tensor(self.encode(self.state["text"]), dtype=torch.int64)
-        weight = self.model.embed.weight
-        with torch.no_grad():
-            return gate_trace(self.model.rnn, self.model.embed(ids.to(weight.device)).cpu())
+        """The traces of the current text: exactly what is drawn (computed once per text)."""
+        return self._read(self.state["text"])[0]
+
+    def _read(self, text: str) -> tuple[dict[str, np.ndarray], torch.Tensor | None]:
+        """(the traces, the next-character probabilities after each character) of ``text``."""
+        if self._cached_text != text:
+            ids = torch.tensor(self.encode(text), dtype=torch.int64)
+            where = self.model.embed.weight.device
+            with torch.no_grad():
+                trace = gate_trace(self.model.rnn, self.model.embed(ids.to(where)).cpu())
+                # the model is causal: its output at t depends only on text[:t + 1], so one pass
+                # over the whole text gives every step's guess for the next character
+                guesses = None if self.decode is None else \
+                    self.model(ids[None].to(where))[0][0].float().softmax(-1).cpu()
+            self._cached_text, self._cached = text, (trace, guesses)
+        return self._cached
 
     def draw_initial(self) -> None:
-        self.figure.set_size_inches(11, 5.5)
-        self.ax_h, self.ax_g = self.figure.subplots(2, 1, sharex=True,
-                                                     gridspec_kw={"height_ratios": [3, 2]})
+        self._cached_text: str | None = None
+        self._drawn_text: str | None = None
+        # a fixed layout: constrained layout measures every character label on every frame
+        self.figure.set_layout_engine("none")
+        self.ax_h, self.ax_g = self.figure.subplots(2, 1, sharex=True, gridspec_kw={
+            "height_ratios": [3, 2], "left": 0.1, "right": 0.98, "top": 0.94, "bottom": 0.07,
+            "hspace": 0.06})
 
     def redraw(self) -> None:
-        trace, text, step = self.trace(), self.state["text"], self.state["step"]
+        text, step = self.state["text"], self.state["step"]
+        if text != self._drawn_text:      # a new text: new traces; a new step only moves the cursor
+            self._draw_text(text)
+        for cursor in self.cursors:
+            cursor.set_xdata([step, step])
+        self.ax_h.set_title(self._title(text, step), fontsize=10)
+
+    def _draw_text(self, text: str) -> None:
+        trace = self.trace()
         self.ax_h.clear()
         self.ax_g.clear()
         hidden = trace["hidden"]
@@ -137,21 +203,23 @@ class RecurrentStateDemo(Demo):
                                                           label="mean |h|")
         self.ax_g.set_ylim(0, 1)
         self.ax_g.set_ylabel("mean activation")
-        self.ax_g.legend(loc="upper right", fontsize=8, ncol=3)
-        for ax in (self.ax_h, self.ax_g):
-            ax.axvline(step, color="black", lw=1.5, alpha=0.6)
-        self.ax_g.set_xticks(range(len(text)))
-        self.ax_g.set_xticklabels([ch if ch != " " else "␣" for ch in text], fontsize=8)
-        self.ax_h.set_title(self._title(text, step), fontsize=10)
+        self.ax_g.legend(loc="lower center", fontsize=8, ncol=3)
+        self.cursors = [ax.axvline(0, color="black", lw=1.5, alpha=0.6) for ax in (self.ax_h, self.ax_g)]
+        every = max(1, -(-len(text) // 50))      # a label per character while they fit
+        self.ax_g.set_xticks(range(0, len(text), every))
+        self.ax_g.set_xticklabels([ch if ch != " " else "␣" for ch in text[::every]], fontsize=8)
+        # one tick per character is many artists: no grid lines and no tick marks over the map
+        self.ax_h.grid(False)
+        self.ax_g.grid(False, axis="x")
+        self.ax_h.tick_params(axis="x", length=0)
+        self._drawn_text = text
 
     def _title(self, text: str, step: int) -> str:
         title = f"step {step}: read {text[step]!r}"
-        if self.decode is None:
+        guesses = self._read(text)[1]
+        if guesses is None:
             return title
-        ids = torch.tensor([self.encode(text[: step + 1])], dtype=torch.int64)
-        with torch.no_grad():
-            logits = self.model(ids.to(self.model.embed.weight.device))[0][0, -1]
-        top = logits.float().softmax(-1).topk(3)
-        guesses = ", ".join(f"{self.decode([int(i)])!r} {float(p):.2f}"
-                            for p, i in zip(top.values, top.indices, strict=True))
-        return f"{title}; next: {guesses}"
+        top = guesses[step].topk(3)
+        named = ", ".join(f"{self.decode([int(i)])!r} {float(p):.2f}"
+                          for p, i in zip(top.values, top.indices, strict=True))
+        return f"{title}; next: {named}"

@@ -4,8 +4,8 @@ For each demo (built exactly as its chapter builds it) and each screen size, the
 that the demo fits the notebook's viewport without scrolling, that every slider track is at
 least 150 px wide, that the figure is shown at the size it was rendered at, that no readout
 says NaN and that the state is the constructor's; then it operates EVERY control (sliders by
-clicking their track, menus, check boxes, buttons, play and pause) and after each one waits for
-a new picture and checks it is not blank. Screenshots go to test-artifacts/; the time from each
+clicking their track, menus, text boxes, check boxes, buttons, play and pause) and after each
+one waits for a new picture and checks it is not blank. Screenshots go to test-artifacts/; the time from each
 action to its new picture is printed and kept in test-artifacts/demo-latency-*.json.
 """
 from __future__ import annotations
@@ -37,6 +37,9 @@ EXPECTED_STATE = {
                       "optimizers": ["SGD", "momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]},
     "InitHistograms": {"depth": 10, "width": 256, "activation": "tanh", "init": "xavier"},
     "RegularizationDemo": {"method": "weight decay", "strength": 0.0, "width": 128},
+    "ConvStepper": {"image": "square", "kernel": "vertical edge", "stride": 1, "padding": 0, "step": 17},
+    "FeatureMapDemo": {"image": 2, "layer": "features.0", "page": 0},
+    "RecurrentStateDemo": {"text": "Return the number of items in the list.", "step": 11},
 }
 # ... and what the controls must show at first: label -> readout text or chosen option
 SHOWN = {
@@ -50,6 +53,9 @@ SHOWN = {
     "OptimizerRace": {"surface": "bowl", "lr": "0.02", "steps": "150"},
     "InitHistograms": {"depth": "10", "width": "256", "activation": "tanh", "init": "Xavier normal"},
     "RegularizationDemo": {"method": "weight decay", "strength": "0.00", "width": "128", "steps": "600"},
+    "ConvStepper": {"image": "square", "kernel": "vertical edge", "stride": "1", "padding": "0", "step": "17"},
+    "FeatureMapDemo": {"image": "2", "layer": "conv 1 (features.0): 6 maps 16×16", "page": "0"},
+    "RecurrentStateDemo": {"text": "Return the number of items in the list.", "step": "11"},
 }
 # What to do, in order, at each screen size: (kind, label, [choice at screen 1, at screen 2]).
 # A slider is clicked at that fraction of its track (well away from where its handle is, or the
@@ -84,6 +90,16 @@ PLANS = {
     "RegularizationDemo": [("slider", "strength", [0.5, 0.2]), ("slider", "width", [0.1, 0.3]),
                            ("slider", "steps", [0.5, 0.3]), ("select", "method", ["dropout", "dropout"]),
                            ("button", "step", None), ("play", None, None), ("button", "reset", None)],
+    # a change of stride or padding resizes the output, and with it the step slider
+    "ConvStepper": [("slider", "step", [0.8, 0.3]), ("select", "kernel", ["blur", "sharpen"]),
+                    ("select", "image", ["ring", "diagonal"]), ("slider", "padding", [0.9, 0.1]),
+                    ("slider", "stride", [0.9, 0.1])],
+    # conv 2 has two pages of 8 channels (conv 1 has one, and its page slider is disabled)
+    "FeatureMapDemo": [("select", "layer", ["conv 2 (features.3): 16 maps 4×4"] * 2),
+                       ("slider", "page", [0.9, 0.9]), ("slider", "image", [0.8, 0.2]),
+                       ("select", "layer", ["conv 1 (features.0): 6 maps 16×16"] * 2)],
+    "RecurrentStateDemo": [("slider", "step", [0.8, 0.2]),
+                           ("text", "text", ["import this; read the zen.", "Return a new list of the values."])],
 }
 
 MEASURE = """(demo) => {
@@ -101,8 +117,11 @@ MEASURE = """(demo) => {
             .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1).map(e => e.innerText),
         image: [img.naturalWidth, img.naturalHeight, img.getBoundingClientRect().width,
                 img.getBoundingClientRect().height],
+        // the figure must end inside the output area, which clips what sticks out on the right
+        imageRight: img.getBoundingClientRect().right,
+        outputRight: output.getBoundingClientRect().right,
         // what a person can operate: each slider, menu, box and button; a player counts once
-        controls: [...demo.querySelectorAll('.noUi-target, select, input[type=checkbox], button')]
+        controls: [...demo.querySelectorAll('.noUi-target, select, input[type=checkbox], input[type=text], button')]
             .filter(e => e.offsetParent !== null && !e.closest('.widget-play')).length
             + demo.querySelectorAll('.widget-play').length,
     };
@@ -155,6 +174,8 @@ def shown_value(demo, label: str) -> str:
     if row.locator("select").count():
         select = row.locator("select")
         text = select.evaluate("s => s.options[s.selectedIndex].text")
+    elif row.locator("input[type=text]").count():
+        text = row.locator("input[type=text]").input_value()
     else:
         text = row.locator(".widget-readout").evaluate("r => r.innerText || r.value")
     return plain(text)
@@ -187,6 +208,8 @@ def check_layout(page, demo, name: str, screen: tuple[int, int]) -> dict:
         f"{name} at {screen}: slider tracks {m['tracks']} px, at least {MIN_TRACK_PX} wanted")
     assert not any("nan" in r.lower() for r in m["readouts"]), f"{name}: a readout shows NaN: {m['readouts']}"
     assert not m["cut"], f"{name} at {screen}: labels cut short: {m['cut']}"
+    assert m["imageRight"] <= m["outputRight"] + 1, (
+        f"{name} at {screen}: the figure is cut off at the right by {m['imageRight'] - m['outputRight']:.0f} px")
     natural_w, natural_h, shown_w, shown_h = m["image"]
     assert abs(natural_w - shown_w) <= 1 and abs(natural_h - shown_h) <= 1, (
         f"{name} at {screen}: a {natural_w}×{natural_h} picture is shown at {shown_w:.0f}×{shown_h:.0f}")
@@ -219,6 +242,10 @@ def operate(page, demo, image, step, screen_index: int) -> tuple[str, float]:
     elif kind == "multiselect":
         select = demo.locator("select[multiple]")
         select.select_option(index=option_indices(select, choice))
+    elif kind == "text":      # the control takes the text on Enter, not per key
+        box = control_row(demo, label).locator("input[type=text]")
+        box.fill(choice)
+        box.press("Enter")
     elif kind == "checkbox":
         demo.locator(".widget-checkbox input[type=checkbox]").click()
     elif kind == "button":
