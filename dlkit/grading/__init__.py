@@ -4,9 +4,9 @@ It knows nothing of deep learning and never imports the teaching modules. Module
 each: ``course`` (the nbgrader course model), ``merge`` (trusted source + submission),
 ``sandbox`` (OS isolation), ``guard`` (anti-monkeypatching inside the notebook process),
 ``harness`` (the notebook process), ``zygote`` (the warm pre-forked worker), ``runner``
-(parallel scheduling), ``results``, ``collect`` (submissions in any shape), ``gradebook``
-(the nbgrader gradebook writer), ``feedback``, ``report`` (CSV, summary), ``grade``,
-``release`` and ``learner_check``.
+(parallel scheduling), ``progress`` (one notebook's result, cell by cell), ``results``,
+``collect`` (submissions in any shape), ``gradebook`` (the nbgrader gradebook writer),
+``feedback``, ``report`` (CSV, summary), ``grade``, ``release`` and ``learner_check``.
 """
 
 from __future__ import annotations

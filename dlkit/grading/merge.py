@@ -7,6 +7,9 @@ What runs is decided by the instructor's source notebook, matched by grade id:
 * a solution cell runs the submission's text (the released stub if the learner deleted it);
 * the learner's own extra cells run where they put them (after the tracked cell before them);
 * the submission's kernelspec and metadata are ignored.
+
+``solution_names`` reads from the merged plan which names of the student process the tester
+may see.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import nbformat
 from nbgrader.preprocessors import ClearSolutions
 
 from dlkit.grading.course import SourceNotebook, TrustedCell
+from dlkit.grading.guard import bound_names
 
 
 @dataclass(frozen=True)
@@ -120,3 +124,23 @@ def plan_notebook(
             planned.append(PlannedCell("student", text, trusted.grade_id, trusted, meta))
         planned.extend(student(c) for c in extras.get(trusted.grade_id, []))
     return Plan(tuple(planned), tuple(notes))
+
+
+def solution_names(plan: Plan) -> dict[int, set[str]]:
+    """Per answer cell, the names its SOURCE solution cell defines and no setup cell binds.
+
+    These are the only names of the student process a test (and a trusted helper) sees: a
+    student's ``def all``, ``compare = ...`` or ``np = fake`` never reach the tester (chapter 00).
+    """
+    trusted: set[str] = set()
+    for cell in plan.cells:
+        if cell.role == "setup":
+            imports, names = bound_names(cell.source)
+            trusted |= set(imports) | names
+    found: dict[int, set[str]] = {}
+    for index, cell in enumerate(plan.cells):
+        source = cell.trusted
+        if cell.role == "student" and source is not None and source.kind in ("solution", "manual"):
+            imports, names = bound_names(source.source)
+            found[index] = (set(imports) | names) - trusted
+    return found

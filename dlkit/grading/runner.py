@@ -3,8 +3,9 @@
 ``Runner`` starts the zygote (``dlkit.grading.zygote``) once, then keeps up to ``jobs``
 sandboxed notebook processes busy. One single-threaded event loop here drives them all: it sends
 each cell command with a fresh nonce, reads the replies and the (capped) output, enforces the
-per-cell and per-notebook wall-clock limits with SIGKILL, and turns what happened into a
-``NotebookResult``. Nothing a submission does can stop this loop or reach another submission.
+per-cell and per-notebook wall-clock limits with SIGKILL, and hands what happened to
+``progress``, which turns it into a ``NotebookResult``. Nothing a submission does can stop this
+loop or reach another submission.
 """
 
 from __future__ import annotations
@@ -24,15 +25,17 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from dlkit.grading.guard import bound_names
-from dlkit.grading.merge import Plan
-from dlkit.grading.results import (
-    CellRecord,
-    NotebookResult,
-    TestOutcome,
-    classify_error,
-    describe_error,
+from dlkit.grading.merge import Plan, solution_names
+from dlkit.grading.progress import (
+    ActiveNotebook,
+    complete,
+    ended_in_cell,
+    fresh_result,
+    record_cell,
+    record_output,
+    where,
 )
+from dlkit.grading.results import NotebookResult
 from dlkit.grading.sandbox import (
     SCRATCH,
     Limits,
@@ -42,7 +45,6 @@ from dlkit.grading.sandbox import (
 )
 from dlkit.grading.workdir import make_workdir, remove_workdir
 
-CELL_OUTPUT_KEEP = 8 << 10  # output kept per cell for the feedback; the rest is counted only
 ZYGOTE_START_TIMEOUT = 300.0
 KILL_GRACE = 10.0  # after SIGKILL, how long to wait for the pipes to close
 
@@ -55,49 +57,6 @@ class NotebookJob:
     notebook: str
     plan: Plan
     scratch_files: list[tuple[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class _Active:
-    job: NotebookJob
-    slot: int
-    result: NotebookResult
-    cmd_w: int
-    streams: dict[int, str]  # fd -> "res" | "out" | "status"
-    started: float
-    deadline: float
-    cell_deadline: float
-    buffers: dict[str, bytes] = field(default_factory=lambda: {"res": b"", "status": b""})
-    notebook_pid: int | None = None
-    current: int | None = None
-    nonce: str | None = None
-    ready: bool = False
-    output_bytes: int = 0
-    exit_code: int | None = None
-    killed_at: float | None = None
-    kill_pending: bool = False
-    scratch: str | None = None
-    preamble: str = ""  # output before the first cell: where a sandbox failure explains itself
-
-
-def solution_names(plan: Plan) -> dict[int, set[str]]:
-    """Per answer cell, the names its SOURCE solution cell defines and no setup cell binds.
-
-    These are the only names of the student process a test (and a trusted helper) sees: a
-    student's ``def all``, ``compare = ...`` or ``np = fake`` never reach the tester (chapter 00).
-    """
-    trusted: set[str] = set()
-    for cell in plan.cells:
-        if cell.role == "setup":
-            imports, names = bound_names(cell.source)
-            trusted |= set(imports) | names
-    found: dict[int, set[str]] = {}
-    for index, cell in enumerate(plan.cells):
-        source = cell.trusted
-        if cell.role == "student" and source is not None and source.kind in ("solution", "manual"):
-            imports, names = bound_names(source.source)
-            found[index] = (set(imports) | names) - trusted
-    return found
 
 
 class GraderError(RuntimeError):
@@ -228,7 +187,7 @@ class Runner:
         if self._sock is None:
             raise GraderError("the runner is not started: use it as a context manager")
         pending = deque(jobs)
-        active: dict[int, _Active] = {}
+        active: dict[int, ActiveNotebook] = {}
         free_slots = list(range(self.jobs))
         selector = self._selector = selectors.DefaultSelector()
         try:
@@ -277,7 +236,9 @@ class Runner:
         env.update(self.extra_env)
         return env
 
-    def _launch(self, job: NotebookJob, slot: int, selector: selectors.BaseSelector) -> _Active:
+    def _launch(
+        self, job: NotebookJob, slot: int, selector: selectors.BaseSelector
+    ) -> ActiveNotebook:
         self._counter += 1
         scratch = SCRATCH
         if self.isolation == "none":
@@ -319,12 +280,10 @@ class Runner:
         for fd in (cmd_r, res_w, out_w, status_w):
             os.close(fd)
         now = time.monotonic()
-        result = NotebookResult(job.notebook, notes=list(job.plan.notes))
-        result.cells = [CellRecord(c.role, c.source, c.grade_id) for c in job.plan.cells]
-        run = _Active(
+        run = ActiveNotebook(
             job,
             slot,
-            result,
+            fresh_result(job.notebook, job.plan),
             cmd_w,
             {res_r: "res", out_r: "out", status_r: "status"},
             started=now,
@@ -338,7 +297,7 @@ class Runner:
         return run
 
     # -- events ----------------------------------------------------------------------------
-    def _on_readable(self, run: _Active, fd: int, selector: selectors.BaseSelector) -> None:
+    def _on_readable(self, run: ActiveNotebook, fd: int, selector: selectors.BaseSelector) -> None:
         name = run.streams[fd]
         try:
             data = os.read(fd, 1 << 16)
@@ -369,7 +328,7 @@ class Runner:
             else:
                 self._on_reply(run, message)
 
-    def _drain_output(self, run: _Active) -> None:
+    def _drain_output(self, run: ActiveNotebook) -> None:
         for fd, name in list(run.streams.items()):
             if name != "out":
                 continue
@@ -382,24 +341,16 @@ class Runner:
                     return  # EOF: the selector sees it too and closes the pipe
                 self._on_output(run, data)
 
-    def _on_output(self, run: _Active, data: bytes) -> None:
-        run.output_bytes += len(data)
-        if run.current is None:
-            run.preamble = (run.preamble + data.decode("utf-8", "replace"))[-2000:]
-        else:
-            record = run.result.cells[run.current]
-            if len(record.output) < CELL_OUTPUT_KEEP:
-                record.output += data.decode("utf-8", "replace")[
-                    : CELL_OUTPUT_KEEP - len(record.output)
-                ]
+    def _on_output(self, run: ActiveNotebook, data: bytes) -> None:
+        record_output(run, data)
         if run.output_bytes > self.limits.output and run.killed_at is None:
             run.result.fail(
                 "output-flood",
-                f"output flood: printed more than {self.limits.output >> 10} KiB{self._where(run)}",
+                f"output flood: printed more than {self.limits.output >> 10} KiB{where(run)}",
             )
             self._kill(run)
 
-    def _on_status(self, run: _Active, message: dict[str, Any]) -> None:
+    def _on_status(self, run: ActiveNotebook, message: dict[str, Any]) -> None:
         if "setup_error" in message:
             run.result.fail("sandbox", f"the sandbox could not start: {message['setup_error']}")
         if "notebook" in message:
@@ -409,7 +360,7 @@ class Runner:
         if "exit" in message:
             run.exit_code = int(message["exit"])
 
-    def _on_reply(self, run: _Active, message: dict[str, Any]) -> None:
+    def _on_reply(self, run: ActiveNotebook, message: dict[str, Any]) -> None:
         if "setup_error" in message and not run.ready:
             run.result.fail("sandbox", f"the sandbox could not start: {message['setup_error']}")
             return
@@ -432,54 +383,16 @@ class Runner:
             return
         if "student_exit" in message:  # the student process ended while running this cell
             code = message["student_exit"]
-            self._ended_in_cell(run, code if type(code) is int else None)
+            ended_in_cell(run, code if type(code) is int else None)
             self._kill(run)
             return
-        record = run.result.cells[run.current]
-        record.ran = True
-        record.error = message.get("error") if isinstance(message.get("error"), dict) else None
-        if record.role == "test":
-            self._record_test(run, record, message)
-        elif message.get("exit_now"):
-            run.result.fail("exit", f"the notebook called exit(){self._where(run)}")
-        elif record.error:
-            self._record_error(run, record.error, describe_error(record.error))
+        record_cell(run, message)
         if run.result.fatal:
             self._kill(run)
         else:
             self._next_cell(run)
 
-    def _record_error(self, run: _Active, error: dict[str, Any], text: str) -> None:
-        rule = classify_error(error, (run.scratch or SCRATCH,))
-        if rule is not None:
-            run.result.fail(rule[0], rule[1] + self._where(run))
-        elif run.result.status == "ok":
-            run.result.status = "error"
-            run.result.reason = f"{text}{self._where(run)}"
-
-    def _record_test(self, run: _Active, record: CellRecord, message: dict[str, Any]) -> None:
-        planned = run.job.plan.cells[run.current or 0]
-        points = planned.trusted.points if planned.trusted else 0.0
-        if message.get("ok") is True:
-            run.result.tests.append(TestOutcome(planned.grade_id or "", points, points, True))
-            return
-        error = record.error or {}
-        hidden = bool(message.get("hidden"))
-        if hidden:  # made by the tester from the trusted source only (hidden_feedback)
-            made = message.get("message")
-            text = made[:500] if type(made) is str else "a hidden check failed"
-        elif error.get("ename") == "NotImplementedError":
-            text = "not implemented yet"  # the released stub, still there
-        else:
-            text = describe_error(error)
-        run.result.tests.append(
-            TestOutcome(planned.grade_id or "", 0.0, points, False, text, hidden)
-        )
-        rule = classify_error(error, (run.scratch or SCRATCH,))
-        if rule is not None:
-            run.result.fail(rule[0], rule[1] + self._where(run))
-
-    def _next_cell(self, run: _Active) -> None:
+    def _next_cell(self, run: ActiveNotebook) -> None:
         start = -1 if run.current is None else run.current
         following = [
             i for i in range(start + 1, len(run.job.plan.cells)) if run.job.plan.cells[i].runs
@@ -507,23 +420,16 @@ class Runner:
             pass  # the process is gone; the status pipe will say how
 
     # -- ending ----------------------------------------------------------------------------
-    def _where(self, run: _Active) -> str:
-        if run.current is None:
-            return ""
-        record = run.result.cells[run.current]
-        name = f"cell {record.grade_id!r}" if record.grade_id else f"cell {run.current + 1}"
-        return f" (in {name})"
-
-    def _tampered(self, run: _Active, why: str) -> None:
-        run.result.fail("tampering", f"tampering: {why}{self._where(run)}")
+    def _tampered(self, run: ActiveNotebook, why: str) -> None:
+        run.result.fail("tampering", f"tampering: {why}{where(run)}")
         self._kill(run)
 
-    def _next_deadline(self, run: _Active) -> float:
+    def _next_deadline(self, run: ActiveNotebook) -> float:
         if run.killed_at is not None:
             return run.killed_at + KILL_GRACE
         return min(run.deadline, run.cell_deadline)
 
-    def _check_time(self, run: _Active, now: float) -> None:
+    def _check_time(self, run: ActiveNotebook, now: float) -> None:
         if run.killed_at is not None:
             if now > run.killed_at + KILL_GRACE:  # something still holds a pipe: stop waiting
                 for fd in list(run.streams):
@@ -544,15 +450,15 @@ class Runner:
             run.result.fail(
                 "process-limit",
                 f"process limit exceeded: too many processes ({running} running when the time "
-                f"limit of {limit:g} s came){self._where(run)}",
+                f"limit of {limit:g} s came){where(run)}",
             )
         else:
             run.result.fail(
-                "timeout", f"time limit: {what} ran longer than {limit:g} s{self._where(run)}"
+                "timeout", f"time limit: {what} ran longer than {limit:g} s{where(run)}"
             )
         self._kill(run)
 
-    def _kill(self, run: _Active, reason: str | None = None) -> None:
+    def _kill(self, run: ActiveNotebook, reason: str | None = None) -> None:
         if reason:
             run.result.fail("sandbox", reason)
         if run.killed_at is None:
@@ -566,55 +472,11 @@ class Runner:
             except (ProcessLookupError, PermissionError):
                 pass
 
-    def _ended_in_cell(self, run: _Active, code: int | None) -> None:
-        """A process ended while a cell was running: os._exit, a crash, a signal."""
-        result = run.result
-        if code is not None and code < 0:
-            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-            if -code == signal.SIGXCPU:
-                result.fail("timeout", f"CPU time limit exceeded{self._where(run)}")
-            elif -code == signal.SIGKILL:
-                result.fail("crash", f"killed by {name} (out of memory?){self._where(run)}")
-            else:
-                result.fail("crash", f"the notebook process crashed ({name}){self._where(run)}")
-        else:
-            result.fail(
-                "exit",
-                f"the notebook process exited (os._exit or exit, code {code}){self._where(run)}",
-            )
-
-    def _finish(self, run: _Active) -> None:
+    def _finish(self, run: ActiveNotebook) -> None:
+        """The process is gone: close its command pipe, complete its result, drop its scratch."""
         if run.cmd_w >= 0:
             os.close(run.cmd_w)
             run.cmd_w = -1
-        result = run.result
-        if not result.fatal and run.current is not None:
-            self._ended_in_cell(run, run.exit_code)
-        if not result.fatal and not run.ready:
-            result.fail(
-                "sandbox",
-                "the notebook process ended before it started"
-                + (f": {run.preamble.strip()[-500:]}" if run.preamble else ""),
-            )
-        graded = {t.grade_id for t in result.tests}
-        for planned in run.job.plan.cells:
-            if planned.role == "test" and planned.grade_id not in graded and planned.trusted:
-                result.tests.append(
-                    TestOutcome(
-                        planned.grade_id or "",
-                        0.0,
-                        planned.trusted.points,
-                        False,
-                        "not run: " + (result.reason or "stopped"),
-                    )
-                )
-        order = {c.grade_id: i for i, c in enumerate(run.job.plan.cells)}
-        result.tests.sort(key=lambda t: order.get(t.grade_id, 0))
-        if result.status == "ok":
-            failed = [t for t in result.tests if not t.passed]
-            if failed:
-                result.reason = "failed: " + ", ".join(
-                    f"{t.grade_id} ({t.message})" for t in failed
-                )
+        complete(run)
         if run.scratch and run.scratch.startswith(self.workdir):
             shutil.rmtree(run.scratch, ignore_errors=True)
