@@ -6,6 +6,7 @@ import threading
 import ipywidgets as widgets
 import numpy as np
 import pytest
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from PIL import Image
 
 from dlkit.viz import (
@@ -18,7 +19,7 @@ from dlkit.viz import (
     RegularizationDemo,
     presenter_mode,
 )
-from dlkit.viz.demo import CONTROLS_WIDTH, PRESENTER_SCALE
+from dlkit.viz.demo import CONTROLS_WIDTH, PRESENTER_SCALE, Demo
 from dlkit.viz.optimizers import run_optimizer
 from dlkit.viz.regularization import SNAPSHOT_EVERY, STEPS
 
@@ -56,7 +57,9 @@ def test_updates_from_two_threads_never_blank_the_figure():
     assert not errors
     picture = pixels(demo._image.value)
     assert picture.std() > 20, "the figure went blank"
-    assert demo.figure.get_layout_engine().__class__.__name__ == "ConstrainedLayoutEngine"
+    boxes = [ax.get_position().bounds for ax in demo.figure.axes]  # the layout kept between frames
+    assert all(w > 0.01 and h > 0.1 and x >= 0 and y >= 0 and x + w <= 1 and y + h <= 1 for x, y, w, h in boxes)
+    assert max(w * h for _, _, w, h in boxes) > 0.3, "the plot shrank to nothing"
     assert pixels(demo.png()).std() > 20
 
 
@@ -173,3 +176,39 @@ def test_regularization_steps_show_the_run_so_far():
         demo.set(steps=30)
     demo.set(steps=STEPS)
     assert "final gap" in demo.ax_loss.get_title()
+
+
+class ScaleDemo(Demo):
+    """One line whose y range is the state: tick labels as wide as the test wants."""
+
+    def defaults(self):
+        return {"top": 1.0, "title": "a scale"}
+
+    def draw_initial(self):
+        self.ax = self.figure.subplots()
+        self.line, = self.ax.plot([0, 1], [0, 1])
+
+    def redraw(self):
+        self.line.set_ydata([0, self.state["top"]])
+        self.ax.set_ylim(0, self.state["top"])
+        self.ax.set_title(self.state["title"])
+
+
+def test_the_layout_is_kept_while_labels_fit_and_redone_when_they_grow():
+    demo = ScaleDemo()
+    demo.png()
+    laid_out = demo.ax.get_position().bounds
+    demo.set(top=0.8)                          # labels "0.0" ... "0.8": as wide as before
+    demo.png()
+    assert demo.ax.get_position().bounds == laid_out, "a frame with labels of the same width moved the axes"
+    assert not isinstance(demo.figure.get_layout_engine(), ConstrainedLayoutEngine), "laid out again"
+    demo.set(top=123456.0)                     # much wider labels: the axes must make room
+    picture = pixels(demo.png())
+    assert demo.ax.get_position().bounds[0] > laid_out[0]
+    renderer = demo.figure._get_renderer()
+    box = demo.ax.yaxis.get_tightbbox(renderer)
+    assert box.x0 >= 0, f"the widest y label is cut at the left edge ({box.x0:.1f} px)"
+    assert picture.std() > 10
+    demo.set(title="a scale\nover two lines")  # a title that takes another line: laid out again
+    demo.png()
+    assert demo.ax.get_position().bounds[3] < laid_out[3]
