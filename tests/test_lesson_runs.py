@@ -70,7 +70,7 @@ def runs():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("path", "seed"), runs())
+@pytest.mark.parametrize(("path", "seed"), list(runs()))
 def test_lesson_runs_without_warnings_and_its_claims_hold(path, seed):
     lesson = with_seed(path, seed)
     try:
