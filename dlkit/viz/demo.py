@@ -222,8 +222,9 @@ class Demo:
 
         Constrained layout measures every text of the figure, about half of a frame's time.
         A slider move mostly changes data and numbers of the same width, so the positions of
-        the last layout are kept while ``_layout_key`` (the axes, the lines of every title
-        and label, the widest tick label of every axis) stays the same.
+        the last layout are kept while the axes and the lines of every title and label stay
+        the same and no axis' widest tick label grows beyond what that layout made room for
+        (``_layout_key``).
         """
         with DRAW_LOCK, demo_style():
             shape, widths = _layout_key(self.figure)
