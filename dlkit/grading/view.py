@@ -217,6 +217,15 @@ def build_root(new_root: str, uid: int, disk: int) -> None:
     ]
     nodes = [(d, os.open(d, os.O_PATH)) for d in devices()]
     mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
+    writable = {
+        new_root + "/tmp": f"size={disk},mode=1777",
+        new_root + "/var/tmp": "size=1m,mode=1777",
+    }
+    # The writable folders first: a bind below them (a venv in a clone under /tmp) then lands on
+    # top of their tmpfs instead of being covered by it.
+    for point, options in writable.items():
+        _touch(point, True)
+        mount("tmpfs", point, "tmpfs", MS_NOSUID | MS_NODEV, options)
     for bind, fd in opened:
         target = new_root + bind.path
         _touch(target, bind.is_dir)
@@ -241,14 +250,9 @@ def build_root(new_root: str, uid: int, disk: int) -> None:
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{dev}/{name}")
-    writable = {
-        dev + "/shm": "size=1m,mode=1777",
-        new_root + "/tmp": f"size={disk},mode=1777",
-        new_root + "/var/tmp": "size=1m,mode=1777",
-    }
-    for point, options in writable.items():
-        _touch(point, True)
-        mount("tmpfs", point, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    writable[dev + "/shm"] = "size=1m,mode=1777"
+    _touch(dev + "/shm", True)
+    mount("tmpfs", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV, writable[dev + "/shm"])
     _touch(new_root + "/proc", True)
     mount("proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     device_points = {new_root + node for node, _ in nodes}

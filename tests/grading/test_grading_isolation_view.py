@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -244,3 +245,30 @@ def test_no_search_finds_a_copy_of_the_course_in_a_user_namespace(
     assert set(scores) == set(_attacks(paths))
     _assert_nothing_found({s: printed(course, s) for s in scores}, scores)
     assert "userns" in run.stdout + run.stderr or "user namespaces only" in run.stdout + run.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="building the view needs root (a mount namespace)")
+def test_a_shown_folder_under_tmp_is_not_covered_by_the_sandbox_tmp(tmp_path: Path, monkeypatch) -> None:
+    """A clone (and its .venv) under /tmp: its bind must sit on top of the sandbox's own /tmp."""
+    from dlkit.grading import view
+    from dlkit.grading.syscalls import CLONE_NEWNS, mount, unshare
+
+    shown = Path(tempfile.mkdtemp(dir="/tmp")) / "venv"
+    shown.mkdir()
+    (shown / "marker.txt").write_text("seen")
+    new_root = tmp_path / "root"
+    new_root.mkdir()
+    binds, links = view.allowlist()
+    monkeypatch.setattr(view, "allowlist", lambda: ([*binds, view.Bind(str(shown), True)], links))
+    child = os.fork()
+    if child == 0:  # the child builds the view in its own mount namespace and reports by exit code
+        try:
+            unshare(CLONE_NEWNS)
+            mount(None, "/", None, 0x4000 | 0x40000)  # MS_REC | MS_PRIVATE: nothing leaks to the host
+            view.build_root(str(new_root), 0, 1 << 20)
+            os._exit(0 if (Path(str(new_root) + str(shown)) / "marker.txt").read_text() == "seen" else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    shutil.rmtree(shown.parent)
+    assert os.waitstatus_to_exitcode(status) == 0, "the folder under /tmp was not visible in the view"
