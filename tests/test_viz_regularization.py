@@ -89,28 +89,3 @@ def test_bad_state_is_refused(demo, bad, message):
     with pytest.raises(ValueError, match="expected state among"):
         demo.set(lambda_=0.1)
 
-
-@pytest.mark.parametrize("dropout", [0.0, 0.4])
-def test_the_hand_written_backward_is_torch_autograd(dropout):
-    """The demo trains with chapter 03's chain rule written out; torch's autograd is the oracle
-    (with dropout, on the same masks: drawn from a copy of the generator in the same order)."""
-    import copy
-
-    from dlkit.viz.regularization import TanhMLP
-    model = TanhMLP(12, np.random.default_rng(3), dropout=dropout)
-    X = np.linspace(-1, 1, 7, dtype=np.float32).reshape(-1, 1)
-    y = np.sin(3 * X)
-    rng = np.random.default_rng(5)
-    twin = copy.deepcopy(rng)
-    model.mse_backward(X, y, rng)
-    w = {k: torch.tensor(v, requires_grad=True) for k, v in model.params.values.items()}
-    keep = 1 - dropout
-    mask = lambda h: torch.tensor((twin.random(h.shape) < keep).astype(np.float32) / keep) if dropout else 1.0  # noqa: E731
-    h1 = torch.tanh(torch.tensor(X) @ w["W1"].T + w["b1"])
-    a1 = h1 * mask(h1)
-    h2 = torch.tanh(a1 @ w["W2"].T + w["b2"])
-    a2 = h2 * mask(h2)
-    torch.mean((a2 @ w["W3"].T + w["b3"] - torch.tensor(y)) ** 2).backward()
-    for name, grad in model.params.grads.items():
-        np.testing.assert_allclose(grad, w[name].grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
-    assert np.any(model.params.grad != 0)

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from matplotlib.ticker import NullFormatter
 
-from dlkit.runtime import torch_threads
+from dlkit.runtime import cpu_threads
 from dlkit.viz.demo import Demo
+from dlkit.viz.numpy_mlp import NumpyMLP
 
 Array = np.ndarray
 
@@ -83,75 +84,14 @@ class History:
         return float(self.val_losses[-1] - self.train_losses[-1])
 
 
-class FlatParameter:
-    """Every weight of a network as views into one vector, so that one AdamW step is a handful
-    of array operations instead of one per weight matrix (the demo retrains on every change)."""
-
-    def __init__(self, shapes: dict[str, tuple[int, ...]], dtype: type = np.float32) -> None:
-        sizes = [int(np.prod(shape)) for shape in shapes.values()]
-        self.data = np.zeros(sum(sizes), dtype)
-        self.grad = np.zeros_like(self.data)
-        spans = [(int(end) - size, int(end)) for size, end in zip(sizes, np.cumsum(sizes), strict=True)]
-        self.values = {name: self.data[a:b].reshape(shape)
-                       for (name, shape), (a, b) in zip(shapes.items(), spans, strict=True)}
-        self.grads = {name: self.grad[a:b].reshape(shape)
-                      for (name, shape), (a, b) in zip(shapes.items(), spans, strict=True)}
-
-
-class TanhMLP:
-    """1 → width → width → 1 with tanh and inverted dropout after each hidden layer, its
-    backward pass written out by the chain rule of chapter 03 (chapter 06's regularization demo).
-
-    Initialized as torch's ``nn.Linear``: weights and biases uniform in ±1/√fan_in.
-    """
-
-    def __init__(self, width: int, rng: np.random.Generator, dropout: float = 0.0) -> None:
-        shapes = {"W1": (width, 1), "b1": (width,), "W2": (width, width), "b2": (width,),
-                  "W3": (1, width), "b3": (1,)}
-        fan_in = {"W1": 1, "b1": 1, "W2": width, "b2": width, "W3": width, "b3": width}
-        self.params = FlatParameter(shapes)
-        for name, value in self.params.values.items():
-            bound = 1.0 / np.sqrt(fan_in[name])
-            value[...] = rng.uniform(-bound, bound, value.shape)
-        self.dropout = dropout
-
-    def __call__(self, X: Array) -> Array:
-        """Predictions in evaluation mode (no dropout), shape (n, 1)."""
-        W1, b1, W2, b2, W3, b3 = self.params.values.values()
-        return np.tanh(np.tanh(X @ W1.T + b1) @ W2.T + b2) @ W3.T + b3
-
-    def mse_backward(self, X: Array, y: Array, rng: np.random.Generator) -> None:
-        """Training forward pass (dropout on) of the mean squared error; its gradient → ``params.grad``."""
-        W1, b1, W2, b2, W3, b3 = self.params.values.values()
-        g = self.params.grads
-        keep = 1.0 - self.dropout
-        mask = (lambda h: (rng.random(h.shape) < keep).astype(h.dtype) / keep) if self.dropout else None
-        h1 = np.tanh(X @ W1.T + b1)
-        m1 = mask(h1) if mask else 1.0
-        a1 = h1 * m1
-        h2 = np.tanh(a1 @ W2.T + b2)
-        m2 = mask(h2) if mask else 1.0
-        a2 = h2 * m2
-        d_out = (2.0 / len(X)) * (a2 @ W3.T + b3 - y)            # ∂L/∂ŷ of the mean of squares
-        np.matmul(d_out.T, a2, out=g["W3"])
-        g["b3"][...] = d_out.sum(0)
-        d_z2 = (d_out @ W3) * m2 * (1.0 - h2 * h2)               # tanh' = 1 − tanh²
-        np.matmul(d_z2.T, a1, out=g["W2"])
-        g["b2"][...] = d_z2.sum(0)
-        d_z1 = (d_z2 @ W2) * m1 * (1.0 - h1 * h1)
-        np.matmul(d_z1.T, X, out=g["W1"])
-        g["b1"][...] = d_z1.sum(0)
-
-
 def train_regularized(method: str = "weight decay", strength: float = 0.0, width: int = 128,
                       steps: int = STEPS, seed: int = SEED) -> History:
     """Train the demo's MLP with full-batch AdamW for ``steps`` steps (chapter 06).
 
     Same arguments, same numbers. Losses are measured in evaluation mode (dropout off) every
-    ``EVAL_EVERY`` steps, so train and validation curves are comparable. The network is chapter
-    03's hand-written backward in numpy on one flat parameter vector, stepped by torch's fused
-    AdamW through a tensor that shares that vector's memory: at this tiny size the cost of an
-    operation is its call, not its arithmetic, and this takes half of autograd's time.
+    ``EVAL_EVERY`` steps, so train and validation curves are comparable. The network is a
+    ``NumpyMLP`` (its backward written out; a third of autograd's time at this size) with
+    torch's fused AdamW.
     """
     state = _validated({"method": method, "strength": strength, "width": width})
     X_train, y_train, X_val, y_val = make_curve_data()
@@ -161,13 +101,11 @@ def train_regularized(method: str = "weight decay", strength: float = 0.0, width
     p = state["strength"] if state["method"] == "dropout" else 0.0
     decay = state["strength"] if state["method"] == "weight decay" else 0.0
     init_rng, dropout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    model = TanhMLP(state["width"], init_rng, dropout=p)
-    flat = torch.from_numpy(model.params.data)      # the same memory: AdamW updates model.params
-    flat.grad = torch.from_numpy(model.params.grad)
-    optimizer = torch.optim.AdamW([flat], lr=LR, weight_decay=decay, fused=True)
+    model = NumpyMLP([1, state["width"], state["width"], 1], "tanh", init_rng, dropout=p)
+    optimizer = model.params.torch_optimizer(torch.optim.AdamW, lr=LR, weight_decay=decay)
     n_train, train_losses, val_losses = len(Xt), [], []
     snapshots = [model(Xg).reshape(-1)]
-    with torch_threads(1):
+    with cpu_threads(1):
         for step in range(1, steps + 1):
             model.mse_backward(Xt, yt, dropout_rng)
             optimizer.step()
