@@ -3,9 +3,9 @@
 Pick a target (a sine, |x|, a step, a sawtooth, a zigzag), a width, a depth and an activation:
 a small MLP (a ``NumpyMLP``) is fitted to 64 points of the target with full-batch Adam and
 drawn over it, with the final training MSE and the parameter count in the title, and the loss
-curve on the right. A width-1 ReLU network is monotone at any depth; |x| needs two ReLUs; a zigzag with
-many teeth is cheap for a deep network and expensive for a shallow one (the depth-vs-width
-story of chapter 02).
+curve on the right. A width-1 ReLU network is monotone at any depth; |x| needs two ReLUs; a
+zigzag with many teeth is cheap for a deep network and expensive for a shallow one (the
+depth-vs-width story of chapter 02).
 
 Fits are deterministic (a fixed seed, CPU, no global RNG touched) and cached: moving a control
 back is instant, and raising ``steps`` continues the run already made instead of restarting
