@@ -61,7 +61,7 @@ class NumpyMLP:
         if activation not in ACTIVATIONS:
             raise ValueError(f"expected an activation among {sorted(ACTIVATIONS)}, got {activation!r}")
         shapes, fan_in = {}, {}
-        for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
             shapes[f"W{i + 1}"], shapes[f"b{i + 1}"] = (n_out, n_in), (n_out,)
             fan_in[f"W{i + 1}"] = fan_in[f"b{i + 1}"] = n_in
         self.params = FlatParameter(shapes)
