@@ -19,6 +19,7 @@ from dlkit.train.distributed import (
     print_main,
     save_on_main,
 )
+from dlkit.train.lr_finder import LRRangeTest, lr_range_test
 from dlkit.train.precision import Precision, choose_precision
 from dlkit.train.trainer import Trainer
 
@@ -27,5 +28,5 @@ __all__ = [
     "check_output_and_target", "choose_precision", "load_checkpoint", "plot_history",
     "save_checkpoint",
     "DistributedContext", "all_reduce_mean", "cleanup_distributed", "distributed_loader",
-    "init_distributed", "print_main", "save_on_main",
+    "init_distributed", "print_main", "save_on_main", "LRRangeTest", "lr_range_test",
 ]
