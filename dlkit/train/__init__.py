@@ -10,6 +10,7 @@ from dlkit.train.callbacks import Callback, EarlyStopping
 from dlkit.train.checkpoint import CheckpointMismatch, load_checkpoint, save_checkpoint
 from dlkit.train.checks import check_output_and_target
 from dlkit.train.curves import LiveCurves, plot_history
+from dlkit.train.dashboard import TrainingDashboard, run_dashboard_demo
 from dlkit.train.distributed import (
     DistributedContext,
     all_reduce_mean,
@@ -29,4 +30,5 @@ __all__ = [
     "save_checkpoint",
     "DistributedContext", "all_reduce_mean", "cleanup_distributed", "distributed_loader",
     "init_distributed", "print_main", "save_on_main", "LRRangeTest", "lr_range_test",
+    "TrainingDashboard", "run_dashboard_demo",
 ]

@@ -1,6 +1,8 @@
 """Callbacks: code the training loop calls at the end of every epoch (chapter 11).
 
-Kept minimal on purpose: one hook per epoch and one at the end of ``fit``. A callback that keeps
+Kept minimal on purpose: one hook per epoch, one at the end of ``fit``, and one per optimizer
+step for the callbacks that watch training live (the dashboard); the loop measures a step's
+gradient norm only when such a callback is there. A callback that keeps
 state (early stopping's best score) saves it with the checkpoint through ``state_dict``, so a
 resumed run stops at the same epoch as an uninterrupted one.
 """
@@ -22,6 +24,11 @@ class Callback:
 
     def on_fit_end(self, trainer: Trainer) -> None:
         """Once, when ``fit`` returns (after the last epoch or an early stop)."""
+
+    def on_step_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        """After optimizer step ``logs["step"]`` (1-based, counted over the whole run), with
+        its mean ``loss`` and metrics over the step's ``samples``, the ``lr`` it used and the
+        gradient norm before clipping (``grad_norm``)."""
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -76,6 +76,23 @@ class _PNG:
         return self.data
 
 
+class InPlaceImage:
+    """One notebook output that shows a figure as a PNG and is replaced, not appended to, on
+    every ``show`` (the live curves and the training dashboard of chapter 11)."""
+
+    def __init__(self) -> None:
+        self._handle: Any = None
+
+    def show(self, figure: Figure) -> None:
+        picture = _PNG(figure)
+        if self._handle is None:
+            from IPython.display import display
+
+            self._handle = display(picture, display_id=True)
+        else:
+            self._handle.update(picture)
+
+
 class LiveCurves:
     """Curves that redraw in place after every epoch in a notebook (chapter 11).
 
@@ -84,16 +101,10 @@ class LiveCurves:
     def __init__(self, enabled: bool | None = None) -> None:
         self.enabled = in_notebook() if enabled is None else enabled
         self.figure: Figure | None = None
-        self._handle: Any = None
+        self._image = InPlaceImage()
 
     def update(self, history: dict[str, list[float]]) -> None:
         if not self.enabled or not _panels(history):
             return
         self.figure = plot_history(history, self.figure)
-        picture = _PNG(self.figure)
-        if self._handle is None:
-            from IPython.display import display
-
-            self._handle = display(picture, display_id=True)
-        else:
-            self._handle.update(picture)
+        self._image.show(self.figure)

@@ -94,6 +94,7 @@ class Trainer:
         self.scheduler_step, self.progress = scheduler_step, progress
         self.curves = LiveCurves(plot)
         self.epoch = 0                     # epochs completed
+        self.step = 0                      # optimizer steps taken
         self.history: dict[str, list[float]] = {}
         self.stop_training = False
         self._pending_loader_states: list[torch.Tensor] | None = None
@@ -121,12 +122,25 @@ class Trainer:
                              f"{tuple(loss.shape) if torch.is_tensor(loss) else type(loss).__name__}")
         return output, loss, target
 
-    def _step(self, norms: list[float]) -> None:
-        if self.clip_grad_norm is not None:
+    def _step_callbacks(self) -> list[Callback]:
+        """The callbacks that watch every step (only they make the loop measure each step)."""
+        return [c for c in self.callbacks if type(c).on_step_end is not Callback.on_step_end]
+
+    def _step(self, norms: list[float], group: dict[str, float] | None = None) -> None:
+        """One optimizer step; ``group``: the sums over its micro-batches (loss and metrics
+        times samples, and ``samples``) for the callbacks that watch every step."""
+        watchers = self._step_callbacks() if group is not None else []
+        lr = self.optimizer.param_groups[0]["lr"]
+        norm = None
+        if self.clip_grad_norm is not None or watchers:
             if self.scaler is not None:
-                self.scaler.unscale_(self.optimizer)   # clip the true gradients
-            norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
-            norms.append(float(norm))
+                self.scaler.unscale_(self.optimizer)   # measure and clip the true gradients
+            if self.clip_grad_norm is not None:
+                norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm))
+                norms.append(norm)
+            else:
+                norm = float(nn.utils.get_total_norm(
+                    [p.grad for p in self.model.parameters() if p.grad is not None]))
         if self.scaler is not None:
             self.scaler.step(self.optimizer)           # skipped if the gradients overflowed
             self.scaler.update()
@@ -135,6 +149,14 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self.scheduler is not None and self.scheduler_step == "batch":
             self.scheduler.step()
+        self.step += 1
+        if watchers:
+            samples = group["samples"]
+            logs = {"step": float(self.step), "epoch": float(self.epoch + 1),
+                    **{name: total / samples for name, total in group.items() if name != "samples"},
+                    "lr": lr, "grad_norm": norm, "samples": samples}
+            for callback in watchers:
+                callback.on_step_end(self, logs)
 
     # ---- one epoch ----------------------------------------------------------------------------
     def _run_epoch(self, loader: Iterable[Any], train: bool, bar: Any) -> dict[str, float]:
@@ -143,6 +165,7 @@ class Trainer:
         seen, norms = 0, []
         n_batches = _length(loader)
         pending = 0                                     # micro-batches since the last step
+        group = {name: 0.0 for name in ("samples", *totals)}   # sums since the last step
         with torch.set_grad_enabled(train):
             for i, batch in enumerate(loader):
                 output, loss, target = self._forward(batch, check=i == 0)
@@ -150,26 +173,31 @@ class Trainer:
                 if not math.isfinite(value) and self.scaler is None:
                     raise FloatingPointError(f"the loss became {value} at epoch {self.epoch + 1}, "
                                              f"batch {i}: lower the learning rate or clip gradients")
+                size = len(target) if hasattr(target, "__len__") else 1
+                batch_values = {"loss": value}
+                for name, fn in self.metrics.items():   # in float32: numpy has no bfloat16
+                    batch_values[name] = float(fn(output.detach().float(), target))
+                seen += size
+                for name, batch_value in batch_values.items():
+                    totals[name] += batch_value * size
+                    group[name] += batch_value * size
+                group["samples"] += size
                 if train:
                     start = i - i % self.accumulate
-                    group = self.accumulate if n_batches is None else min(self.accumulate,
-                                                                          n_batches - start)
-                    scaled = loss / group               # the mean over the group's micro-batches
+                    size_of_group = self.accumulate if n_batches is None else min(
+                        self.accumulate, n_batches - start)
+                    scaled = loss / size_of_group       # the mean over the group's micro-batches
                     (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
                     pending += 1
-                    if pending == group:
-                        self._step(norms)
+                    if pending == size_of_group:
+                        self._step(norms, group)
                         pending = 0
-                size = len(target) if hasattr(target, "__len__") else 1
-                seen += size
-                totals["loss"] += value * size
-                for name, fn in self.metrics.items():   # in float32: numpy has no bfloat16
-                    totals[name] += float(fn(output.detach().float(), target)) * size
+                        group = dict.fromkeys(group, 0.0)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(epoch=self.epoch + 1, loss=f"{totals['loss'] / seen:.4f}")
             if train and pending:                       # a loader without len: step the rest
-                self._step(norms)
+                self._step(norms, group)
         if seen == 0:
             raise ValueError("expected a loader with at least one batch, got an empty one")
         logs = {name: total / seen for name, total in totals.items()}
@@ -242,6 +270,7 @@ class Trainer:
         """Everything a resumed run needs (see :mod:`dlkit.train.checkpoint`)."""
         return {
             "epoch": self.epoch,
+            "step": self.step,
             "model_class": type(self.model).__qualname__,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -289,6 +318,7 @@ class Trainer:
         for callback, callback_state in zip(self.callbacks, state["callbacks"], strict=True):
             callback.load_state_dict(callback_state)
         self.epoch, self.history = state["epoch"], state["history"]
+        self.step = state.get("step", 0)                # checkpoints before steps were counted
         set_rng_state(state["rng"])
         self._pending_loader_states = state["loader_generators"]
         if train_loader is not None:
