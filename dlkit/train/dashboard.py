@@ -159,7 +159,7 @@ class TrainingDashboard(Callback):
 
 
 def run_dashboard_demo(epochs: int = 3, seed: int = 0, save_to: Any = None,
-                       enabled: bool | None = None) -> TrainingDashboard:
+                       enabled: bool | None = None, every_s: float = 1.0) -> TrainingDashboard:
     """Chapter 11's demo: a digits MLP trained with a one-cycle schedule and clipping, the
     dashboard live while it runs. Returns the dashboard (its numbers and its figure)."""
     import torch
@@ -183,7 +183,7 @@ def run_dashboard_demo(epochs: int = 3, seed: int = 0, save_to: Any = None,
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.2, epochs=epochs,
                                                     steps_per_epoch=len(train_loader))
-    dashboard = TrainingDashboard(enabled=enabled, save_to=save_to)
+    dashboard = TrainingDashboard(enabled=enabled, every_s=every_s, save_to=save_to)
     Trainer(model, optimizer, nn.CrossEntropyLoss(), scheduler=scheduler, scheduler_step="batch",
             clip_grad_norm=5.0, metrics={"accuracy": accuracy}, callbacks=[dashboard],
             device="cpu", progress=False, plot=False).fit(train_loader, val_loader, epochs=epochs)
