@@ -119,3 +119,18 @@ def test_half_a_torchrun_environment_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     with pytest.raises(RuntimeError, match="missing"):
         init_distributed("cpu")
+
+
+def test_the_slurm_script_is_valid_bash_and_launches_the_example_with_options_it_accepts():
+    from importlib.resources import files
+
+    from dlkit.train.examples.ddp_train import parse_args
+
+    script = files("dlkit.train.examples").joinpath("ddp_train.slurm")
+    subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
+    command = script.read_text().split("srun torchrun", 1)[1].replace("\\\n", " ").split()
+    assert {"--nnodes=\"$SLURM_NNODES\"", "--rdzv-backend=c10d"} <= set(command)
+    module = command.index("dlkit.train.examples.ddp_train")
+    assert command[module - 1] == "-m"
+    options = [word.replace('"', "").replace("$SLURM_JOB_ID", "1") for word in command[module + 1:]]
+    assert parse_args(options).global_batch_size == 256
