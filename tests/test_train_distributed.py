@@ -57,11 +57,14 @@ def run(command: list[str], out) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
-    ddp = run([sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-               "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-               *SCRIPT, "--dump-rank-weights"], root / "ddp")
+    ddp = run(torchrun("--dump-rank-weights"), root / "ddp")
     single = run([sys.executable, *SCRIPT], root / "single")
     return root, ddp.stdout, single.stdout
+
+
+def torchrun(*options: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+            "--master_addr=127.0.0.1", f"--master_port={free_port()}", *SCRIPT, *options]
 
 
 def test_both_ranks_end_with_identical_weights(runs):
@@ -134,3 +137,15 @@ def test_the_slurm_script_is_valid_bash_and_launches_the_example_with_options_it
     assert command[module - 1] == "-m"
     options = [word.replace('"', "").replace("$SLURM_JOB_ID", "1") for word in command[module + 1:]]
     assert parse_args(options).global_batch_size == 256
+
+
+def test_averaging_the_gradients_by_hand_takes_the_same_steps_as_ddp(runs, tmp_path):
+    root, _, _ = runs
+    run(torchrun("--manual-all-reduce", "--dump-rank-weights"), tmp_path)
+    manual = json.loads((tmp_path / "metrics.json").read_text())
+    ddp = json.loads((root / "ddp" / "metrics.json").read_text())
+    torch.testing.assert_close(torch.tensor(manual["losses"]), torch.tensor(ddp["losses"]),
+                               rtol=1e-5, atol=1e-6)
+    rank0 = torch.load(tmp_path / "weights-rank0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "weights-rank1.pt", weights_only=True)
+    assert all(torch.equal(rank0[name], rank1[name]) for name in rank0)

@@ -13,6 +13,7 @@ from dlkit.train.curves import LiveCurves, plot_history
 from dlkit.train.dashboard import TrainingDashboard, run_dashboard_demo
 from dlkit.train.distributed import (
     DistributedContext,
+    all_reduce_gradients,
     all_reduce_mean,
     cleanup_distributed,
     distributed_loader,
@@ -29,6 +30,6 @@ __all__ = [
     "check_output_and_target", "choose_precision", "load_checkpoint", "plot_history",
     "save_checkpoint",
     "DistributedContext", "all_reduce_mean", "cleanup_distributed", "distributed_loader",
-    "init_distributed", "print_main", "save_on_main", "LRRangeTest", "lr_range_test",
+    "init_distributed", "print_main", "save_on_main", "all_reduce_gradients", "LRRangeTest", "lr_range_test",
     "TrainingDashboard", "run_dashboard_demo",
 ]

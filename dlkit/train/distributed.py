@@ -142,6 +142,19 @@ def all_reduce_mean(value: float | torch.Tensor, context: DistributedContext) ->
     return float(tensor)
 
 
+def all_reduce_gradients(model: torch.nn.Module, context: DistributedContext) -> None:
+    """What ``DistributedDataParallel`` does during ``backward``, written out (chapter 11): sum
+    every gradient over the ranks and divide by their number, so each rank steps with the mean
+    gradient of the global batch. (DDP does the same in buckets of parameters, overlapping the
+    communication with the rest of ``backward``; this waits for ``backward`` to finish.)"""
+    if context.world_size == 1:
+        return
+    for parameter in model.parameters():
+        if parameter.grad is not None:
+            dist.all_reduce(parameter.grad, op=dist.ReduceOp.SUM)
+            parameter.grad /= context.world_size
+
+
 def print_main(context: DistributedContext, *args: Any, **kwargs: Any) -> None:
     """``print`` on rank 0 only: N ranks would print every line N times."""
     if context.is_main:

@@ -6,7 +6,9 @@ Two CPU processes on this machine (gloo)::
 
 The same command with plain ``python -m dlkit.train.examples.ddp_train`` runs ONE process
 that takes the whole global batch per step: its loss curve is the DDP run's (the point of
-DDP). Several machines and Slurm: see :mod:`dlkit.train.distributed`.
+DDP). ``--manual-all-reduce`` trains without the DDP wrapper, averaging the gradients by hand
+(:func:`dlkit.train.distributed.all_reduce_gradients`): the same steps. Several machines and
+Slurm: see :mod:`dlkit.train.distributed`.
 
 Rank 0 writes ``--out``/metrics.json (the global batch's loss at every step, the accuracy after
 every epoch) and the checkpoint ``--out``/checkpoint.pt. ``--dump-rank-weights`` makes EVERY
@@ -24,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from dlkit.data import load_digits
 from dlkit.train.distributed import (
+    all_reduce_gradients,
     all_reduce_mean,
     cleanup_distributed,
     distributed_loader,
@@ -45,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="default: CUDA when every local rank has a GPU, else CPU")
     parser.add_argument("--out", type=Path, default=Path("runs/ddp"))
     parser.add_argument("--dump-rank-weights", action="store_true")
+    parser.add_argument("--manual-all-reduce", action="store_true",
+                        help="average the gradients by hand instead of wrapping the model in DDP")
     args = parser.parse_args(argv)
     if not 1 <= args.samples <= 1797:
         parser.error(f"expected --samples between 1 and 1797, got {args.samples}")
@@ -69,8 +74,8 @@ def main(argv: list[str] | None = None) -> None:
 
         torch.manual_seed(args.seed)             # the same initial weights on every rank ...
         model = make_model().to(context.device)
-        if context.world_size > 1:               # ... and DDP broadcasts rank 0's to be sure
-            model = DistributedDataParallel(model)
+        if context.world_size > 1 and not args.manual_all_reduce:
+            model = DistributedDataParallel(model)   # ... and DDP broadcasts rank 0's to be sure
         optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
         loss_fn = nn.CrossEntropyLoss()
         print_main(context, f"world size {context.world_size}, backend {context.backend}, "
@@ -85,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
                 loss = loss_fn(model(inputs), targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()                  # DDP all-reduces (averages) the gradients here
+                if args.manual_all_reduce:
+                    all_reduce_gradients(model, context)   # ... or we do, by hand
                 optimizer.step()
                 losses.append(all_reduce_mean(loss.detach(), context))
             model.eval()
