@@ -23,6 +23,7 @@ from dlkit.train.distributed import (
 )
 from dlkit.train.lr_finder import LRRangeTest, lr_range_test
 from dlkit.train.precision import Precision, choose_precision
+from dlkit.train.tensorboard import TensorBoardLogger
 from dlkit.train.trainer import Trainer
 
 __all__ = [
@@ -31,5 +32,5 @@ __all__ = [
     "save_checkpoint",
     "DistributedContext", "all_reduce_mean", "cleanup_distributed", "distributed_loader",
     "init_distributed", "print_main", "save_on_main", "all_reduce_gradients", "LRRangeTest", "lr_range_test",
-    "TrainingDashboard", "run_dashboard_demo",
+    "TrainingDashboard", "run_dashboard_demo", "TensorBoardLogger",
 ]

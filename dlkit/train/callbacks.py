@@ -2,7 +2,8 @@
 
 Kept minimal on purpose: one hook per epoch, one at the end of ``fit``, and one per optimizer
 step for the callbacks that watch training live (the dashboard); the loop measures a step's
-gradient norm only when such a callback is there. A callback that keeps
+gradient norm only when such a callback is there (one that overrides ``on_step_end`` can set
+``watches_steps = False`` to opt out at run time). A callback that keeps
 state (early stopping's best score) saves it with the checkpoint through ``state_dict``, so a
 resumed run stops at the same epoch as an uninterrupted one.
 """

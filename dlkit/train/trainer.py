@@ -124,7 +124,8 @@ class Trainer:
 
     def _step_callbacks(self) -> list[Callback]:
         """The callbacks that watch every step (only they make the loop measure each step)."""
-        return [c for c in self.callbacks if type(c).on_step_end is not Callback.on_step_end]
+        return [c for c in self.callbacks if type(c).on_step_end is not Callback.on_step_end
+                and getattr(c, "watches_steps", True)]
 
     def _step(self, norms: list[float], group: dict[str, float] | None = None) -> None:
         """One optimizer step; ``group``: the sums over its micro-batches (loss and metrics
