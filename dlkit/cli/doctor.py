@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 KERNEL_NAME = "dlkit"
-REQUIRED = ("numpy", "torch", "matplotlib", "ipywidgets", "nbgrader", "nbval", "jupyterlab", "sklearn")
+REQUIRED = ("numpy", "torch", "matplotlib", "ipywidgets", "nbgrader", "nbval", "jupyterlab", "sklearn",
+            "optuna", "tensorboard", "opacus", "captum")   # the last four: chapters 11-12
 
 
 @dataclass
