@@ -1,10 +1,11 @@
-"""The torch modules the chapters train, one short file each (chapters 07-10).
+"""The torch modules the chapters train, one short file each (chapters 07-08).
 
 ``MLP``, ``LeNet``, ``ResNet`` (``BasicBlock``; ``residual=False`` gives the plain net of equal
-depth), ``TinyUNet``, ``CharLM`` with ``sample``, and ``Seq2Seq`` with teacher forcing; chapter 10's GAN networks and losses (``gan``) and
-``VAE`` (``vae``).
+depth), ``TinyUNet``, ``CharLM`` with ``sample``, and ``Seq2Seq`` with teacher forcing.
+Chapter 10: the GAN networks and losses (``gan``) and the ``VAE`` (``vae``).
 """
 from dlkit.models.char_lm import CharLM, next_token_probabilities, sample
+from dlkit.models.detector import GridDetector, decode_detections, detection_loss, encode_targets
 from dlkit.models.gan import (
     DCGANDiscriminator,
     DCGANGenerator,
@@ -20,7 +21,6 @@ from dlkit.models.gan import (
     optimal_discriminator,
     wgan_generator_loss,
 )
-from dlkit.models.detector import GridDetector, decode_detections, detection_loss, encode_targets
 from dlkit.models.lenet import LeNet, lenet_feature_size
 from dlkit.models.mlp import MLP
 from dlkit.models.resnet import BasicBlock, ResNet
