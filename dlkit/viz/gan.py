@@ -6,8 +6,9 @@ discriminator's output D(x) over the plane as a background (blue: "real", red: "
 both losses so far. Play trains 20 rounds a frame; pause stops; step trains one frame.
 
 A new loss or learning rate starts a new run from step 0 (the weights of a GAN depend on its
-whole history); every frame of every run is kept, so moving the ``steps`` slider back and forth
-through what was trained is instant, and past the end trains further.
+whole history); every frame of every run is kept. The ``steps`` slider scrubs through what the
+run has trained so far (its range grows as play or step train further), so moving it is
+instant; ``set(steps=...)`` from Python may also go beyond, and trains on.
 """
 from __future__ import annotations
 
@@ -94,6 +95,21 @@ class GAN2DDemo(Demo):
                                        continuous_update=False),
         }
 
+    def refresh_controls(self) -> None:
+        self._fit_steps_slider()
+
+    def _fit_steps_slider(self) -> None:
+        """The steps slider spans the frames trained so far (at least one tick)."""
+        slider = self._controls.get("steps")
+        if slider is None:
+            return
+        trained = max(self._runs[self._key(self.state)][1])
+        syncing, self._syncing = self._syncing, True   # a shrinking range must not echo a change
+        try:
+            slider.max = max(trained, TICK_STEPS)
+        finally:
+            self._syncing = syncing
+
     def tick(self) -> None:
         """One frame of "play": 20 more rounds (from step 0 again at the end)."""
         steps = self.state["steps"]
@@ -105,9 +121,13 @@ class GAN2DDemo(Demo):
         return Frame(run.steps_done, samples[:SHOWN_SAMPLES], run.field(GRID),
                      modes_covered(samples, run.centers))
 
+    @staticmethod
+    def _key(state: dict[str, Any]) -> tuple:
+        return state["loss"], state["lr_g"], state["lr_d"]
+
     def frame_for(self, state: dict[str, Any]) -> Frame:
         """The picture of ``state``'s run after ``state["steps"]`` rounds (trained if needed)."""
-        key = (state["loss"], state["lr_g"], state["lr_d"])
+        key = self._key(state)
         run, frames = self._runs.get(key, (None, {}))
         target = state["steps"]
         if target in frames:
@@ -144,6 +164,7 @@ class GAN2DDemo(Demo):
 
     def redraw(self) -> None:
         self.frame = frame = self.frame_for(self.state)
+        self._fit_steps_slider()   # before the view shows the new value, which must fit the range
         s = self.state
         self.image.set_data(frame.field)
         self.fakes.set_offsets(frame.samples)
