@@ -33,7 +33,8 @@ ATTENTION_NO_SQRT = ATTENTION_EINSUM.replace(" / q.shape[-1] ** 0.5", "")
 ATTENTION_MASK_AFTER_SOFTMAX = ATTENTION_EINSUM.replace(
     '''    if mask is not None:
         scores = np.where(np.broadcast_to(mask, scores.shape), scores, -np.inf)
-''', "").replace("    return np.einsum", "    if mask is not None:\n        weights = weights * mask\n    return np.einsum")
+''', "").replace("    return np.einsum",
+                 "    if mask is not None:\n        weights = weights * mask\n    return np.einsum")
 ATTENTION_MASK_WITH_ZERO = ATTENTION_EINSUM.replace("scores, -np.inf)", "scores, 0.0)")
 
 BACKWARD_JACOBIAN = '''def attention_backward(q, k, v, d_out, mask=None):
@@ -137,7 +138,8 @@ VARIANTS = [
     honest("backward-explicit-jacobian", attention_backward=BACKWARD_JACOBIAN),
     wrong("backward-without-the-row-sum", "attention_backward-tests", attention_backward=BACKWARD_WITHOUT_THE_ROW_SUM),
     honest("mha-loop-over-heads", multi_head_attention=MHA_HEAD_LOOP),
-    wrong("mha-split-without-transpose", "multi_head_attention-tests", multi_head_attention=MHA_SPLIT_WITHOUT_TRANSPOSE),
+    wrong("mha-split-without-transpose", "multi_head_attention-tests",
+          multi_head_attention=MHA_SPLIT_WITHOUT_TRANSPOSE),
     honest("pe-stack-and-reshape", positional_encoding=PE_STACK),
     wrong("pe-sin-and-cos-halves", "positional_encoding-tests", positional_encoding=PE_HALVES),
     honest("decode-per-head", decode_step=DECODE_PER_HEAD),

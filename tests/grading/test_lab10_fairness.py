@@ -44,7 +44,8 @@ LOSSES_NAIVE_LOG = LOSSES_LOGSIGMOID.replace(
     "-(F.logsigmoid(real_logits).mean() + F.logsigmoid(-fake_logits).mean())",
     "-(torch.log(torch.sigmoid(real_logits)).mean() + torch.log(1 - torch.sigmoid(fake_logits)).mean())").replace(
     "-F.logsigmoid(fake_logits).mean() if non_saturating else F.logsigmoid(-fake_logits).mean()",
-    "-torch.log(torch.sigmoid(fake_logits)).mean() if non_saturating else torch.log(1 - torch.sigmoid(fake_logits)).mean()")
+    "-torch.log(torch.sigmoid(fake_logits)).mean() if non_saturating \\\n"
+    "        else torch.log(1 - torch.sigmoid(fake_logits)).mean()")
 LOSSES_SATURATING_BY_DEFAULT = LOSSES_LOGSIGMOID.replace("non_saturating=True", "non_saturating=False")
 
 MAKE_GAN = '''def make_gan(seed, lr_G=0.05, lr_D=0.05):
@@ -102,8 +103,9 @@ PENALTY_VECTOR_NORM = '''def gradient_penalty(critic, real, fake, eps):
 PENALTY_NORM_OVER_THE_BATCH = PENALTY_VECTOR_NORM.replace(
     "torch.linalg.vector_norm(grad, dim=tuple(range(1, grad.dim())))", "torch.linalg.vector_norm(grad)")
 PENALTY_WITHOUT_CREATE_GRAPH = PENALTY_VECTOR_NORM.replace(", create_graph=True", "")
+# the norm along axis 1 only: right for (N, features), not for images
 PENALTY_ROW_NORM_OF_IMAGES = PENALTY_VECTOR_NORM.replace(
-    "torch.linalg.vector_norm(grad, dim=tuple(range(1, grad.dim())))", "grad.norm(2, dim=1)")  # right for (N, features), not for images
+    "torch.linalg.vector_norm(grad, dim=tuple(range(1, grad.dim())))", "grad.norm(2, dim=1)")
 
 REPARAMETERIZE_STD_FIRST = '''def reparameterize(mu, log_var, eps):
     std = log_var.mul(0.5).exp()
@@ -130,7 +132,8 @@ VARIANTS = [
     wrong("penalty-without-create-graph", "gradient_penalty-tests", gradient_penalty=PENALTY_WITHOUT_CREATE_GRAPH),
     wrong("penalty-row-norm-of-images", "gradient_penalty-tests", gradient_penalty=PENALTY_ROW_NORM_OF_IMAGES),
     honest("reparameterize-std-first", reparameterize=REPARAMETERIZE_STD_FIRST),
-    wrong("reparameterize-log-var-as-variance", "reparameterize-tests", reparameterize=REPARAMETERIZE_LOG_VAR_AS_VARIANCE),
+    wrong("reparameterize-log-var-as-variance", "reparameterize-tests",
+          reparameterize=REPARAMETERIZE_LOG_VAR_AS_VARIANCE),
     wrong("reparameterize-samples-afresh", "reparameterize-tests", reparameterize=REPARAMETERIZE_SAMPLES),
 ]
 
