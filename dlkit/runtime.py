@@ -83,3 +83,18 @@ def torch_threads(n: int = 1) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextmanager
+def cpu_threads(n: int = 1) -> Iterator[None]:
+    """Run the block with ``n`` threads for torch and for numpy's BLAS, then restore both.
+
+    The demos that retrain in numpy (chapters 02 and 06) multiply 64×64 matrices: there a second
+    BLAS thread only waits for the first (on a busy laptop it made a retraining four times
+    slower), and a single thread fixes the order of every floating-point sum, so the same state
+    gives the same numbers on any core count.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=n, user_api="blas"), torch_threads(n):
+        yield

@@ -53,9 +53,11 @@ def test_plotted_fit_is_the_networks_prediction_and_the_title_tells_its_mse():
 @given(width=st.integers(1, 40), depth=st.integers(1, 5),
        activation=st.sampled_from(["relu", "tanh"]))
 def test_parameter_count_matches_torch(width, depth, activation):
+    sizes = [1] + [width] * depth + [1]
+    torch_mlp = torch.nn.Sequential(*[torch.nn.Linear(a, b) for a, b in zip(sizes, sizes[1:], strict=False)])
+    assert count_mlp_parameters(width, depth) == sum(p.numel() for p in torch_mlp.parameters())
     model = build_mlp(width, depth, activation)
-    assert count_mlp_parameters(width, depth) == sum(p.numel() for p in model.parameters())
-    assert len([m for m in model if isinstance(m, torch.nn.Linear)]) == depth + 1
+    assert model.params.data.size == count_mlp_parameters(width, depth) and model.num_layers == depth + 1
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -108,11 +110,8 @@ def test_set_updates_the_same_figure_in_place():
 def test_zero_steps_shows_the_untrained_network():
     demo = CapacityDemo(width=4, depth=1, steps=0)
     assert len(demo.fit.losses) == 0 and len(demo.line_loss.get_xydata()) == 0
-    torch.manual_seed(0)  # the demo's seed: the same initial network
-    untrained = build_mlp(4, 1, "relu")
-    with torch.no_grad():
-        x = torch.tensor(X_GRID, dtype=torch.float32).reshape(-1, 1)
-        expected = untrained(x).reshape(-1).numpy()
+    untrained = build_mlp(4, 1, "relu", seed=0)   # the demo's seed: the same initial network
+    expected = untrained(X_GRID.astype(np.float32).reshape(-1, 1)).reshape(-1)
     np.testing.assert_allclose(demo.line_fit.get_xydata()[:, 1], expected, rtol=1e-6, atol=1e-7)
     assert demo.untrained_note.get_visible()
     demo.set(steps=50)

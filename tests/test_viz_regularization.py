@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from dlkit.viz.regularization import (
+    EVAL_EVERY,
     STEPS,
     X_GRID,
     RegularizationDemo,
@@ -24,14 +25,15 @@ def demo():
 def test_plotted_curves_are_the_training_history_and_the_title_tells_the_gap(demo):
     fresh = train_regularized("weight decay", 0.0, 128)   # an independent run of the same state
     steps, train = demo.line_train.get_xydata().T
-    np.testing.assert_array_equal(steps, np.arange(1, STEPS + 1))
+    np.testing.assert_array_equal(steps, np.arange(EVAL_EVERY, STEPS + 1, EVAL_EVERY))
+    np.testing.assert_array_equal(fresh.steps, steps)
     np.testing.assert_allclose(train, fresh.train_losses, rtol=1e-6)
     np.testing.assert_allclose(demo.line_val.get_xydata()[:, 1], fresh.val_losses, rtol=1e-6)
     np.testing.assert_allclose(demo.line_fit.get_xydata()[:, 1], fresh.y_grid_hat, rtol=1e-5, atol=1e-6)
     assert np.array_equal(demo.line_fit.get_xydata()[:, 0], X_GRID)
     gap = float(re.search(r"gap \(val − train\) = ([0-9.e+-]+)", demo.ax_loss.get_title()).group(1))
     assert gap == pytest.approx(fresh.val_losses[-1] - fresh.train_losses[-1], rel=5e-3)
-    assert demo.best_line.get_xdata()[0] == np.argmin(fresh.val_losses) + 1
+    assert demo.best_line.get_xdata()[0] == fresh.best_step == EVAL_EVERY * (np.argmin(fresh.val_losses) + 1)
     # the network learned something: its best validation MSE beats predicting the mean
     _, _, X_val, y_val = make_curve_data()
     assert len(X_val) == 200 and fresh.val_losses.min() < 0.5 * np.var(y_val)
@@ -86,3 +88,4 @@ def test_bad_state_is_refused(demo, bad, message):
         demo.set(**bad)
     with pytest.raises(ValueError, match="expected state among"):
         demo.set(lambda_=0.1)
+

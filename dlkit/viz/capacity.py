@@ -1,11 +1,11 @@
 """The capacity demo (chapter 02): which 1-D functions can a network of this width and depth fit?
 
 Pick a target (a sine, |x|, a step, a sawtooth, a zigzag), a width, a depth and an activation:
-a small torch MLP is fitted to 64 points of the target with full-batch Adam and drawn over
-it, with the final training MSE and the parameter count in the title, and the loss curve on
-the right. A width-1 ReLU network is monotone at any depth; |x| needs two ReLUs; a zigzag with
-many teeth is cheap for a deep network and expensive for a shallow one (the depth-vs-width
-story of chapter 02).
+a small MLP (a ``NumpyMLP``) is fitted to 64 points of the target with full-batch Adam and
+drawn over it, with the final training MSE and the parameter count in the title, and the loss
+curve on the right. A width-1 ReLU network is monotone at any depth; |x| needs two ReLUs; a
+zigzag with many teeth is cheap for a deep network and expensive for a shallow one (the
+depth-vs-width story of chapter 02).
 
 Fits are deterministic (a fixed seed, CPU, no global RNG touched) and cached: moving a control
 back is instant, and raising ``steps`` continues the run already made instead of restarting
@@ -20,10 +20,10 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 import torch
-from torch import nn
 
-from dlkit.runtime import torch_threads
+from dlkit.runtime import cpu_threads
 from dlkit.viz.demo import Demo
+from dlkit.viz.numpy_mlp import ACTIVATIONS, NumpyMLP
 
 Array = np.ndarray
 
@@ -48,14 +48,6 @@ TARGETS: dict[str, Callable[[Array], Array]] = {
 }
 """Name → target function on [−1, 1] (values in [−1, 1])."""
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "gelu": nn.GELU,
-}
-"""Name → torch activation layer used between the hidden layers."""
-
 NUM_TRAIN = 64
 X_TRAIN = np.linspace(-1.0, 1.0, NUM_TRAIN)
 X_GRID = np.linspace(-1.0, 1.0, 401)
@@ -77,19 +69,11 @@ def count_mlp_parameters(width: int, depth: int) -> int:
     return (1 * width + width) + (depth - 1) * (width * width + width) + (width * 1 + 1)
 
 
-def build_mlp(width: int, depth: int, activation: str) -> nn.Sequential:
-    """1 → [Linear(·, width), activation] × depth → Linear(width, 1): a scalar regressor
-    (chapter 02)."""
+def build_mlp(width: int, depth: int, activation: str, seed: int = SEED) -> NumpyMLP:
+    """1 → [Linear(·, width), activation] × depth → Linear(width, 1): a scalar regressor,
+    initialized from ``seed`` (chapter 02)."""
     width, depth = _int_in("width", width, 1, 2**31), _int_in("depth", depth, 1, 2**31)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"expected an activation among {sorted(ACTIVATIONS)}, got {activation!r}")
-    layers: list[nn.Module] = []
-    fan_in = 1
-    for _ in range(depth):
-        layers += [nn.Linear(fan_in, width), ACTIVATIONS[activation]()]
-        fan_in = width
-    layers.append(nn.Linear(fan_in, 1))
-    return nn.Sequential(*layers)
+    return NumpyMLP([1] + [width] * depth + [1], activation, np.random.default_rng(seed))
 
 
 @dataclass(frozen=True)
@@ -111,14 +95,11 @@ class _Run:
 
     def __init__(self, target: str, width: int, depth: int, activation: str,
                  seed: int = SEED) -> None:
-        with torch.random.fork_rng(devices=[]):  # the learner's own torch RNG stays untouched
-            torch.manual_seed(seed)
-            self.model = build_mlp(width, depth, activation)
-        # fused: one kernel per step for all parameters, a third faster than foreach here
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LR, fused=True)
+        self.model = build_mlp(width, depth, activation, seed)   # its own generator: no global RNG
+        self.optimizer = self.model.params.torch_optimizer(torch.optim.Adam, lr=LR)
         self.y_train = TARGETS[target](X_TRAIN)
-        self._x = torch.tensor(X_TRAIN, dtype=torch.float32).reshape(-1, 1)
-        self._y = torch.tensor(self.y_train, dtype=torch.float32).reshape(-1, 1)
+        self._x = X_TRAIN.astype(np.float32).reshape(-1, 1)
+        self._y = self.y_train.astype(np.float32).reshape(-1, 1)
         self.losses: list[float] = []
 
     @property
@@ -126,19 +107,16 @@ class _Run:
         return len(self.losses)
 
     def advance_to(self, steps: int) -> _Run:
-        with torch_threads(1):
+        with cpu_threads(1):
             for _ in range(steps - self.steps_done):
-                loss = torch.mean((self.model(self._x) - self._y) ** 2)
-                self.optimizer.zero_grad()
-                loss.backward()
+                self.losses.append(self.model.mse_backward(self._x, self._y))
                 self.optimizer.step()
-                self.losses.append(loss.item())
         return self
 
     def predict(self, x: Array) -> Array:
-        with torch.no_grad():
-            y_hat = self.model(torch.tensor(x, dtype=torch.float32).reshape(-1, 1))
-        return y_hat.reshape(-1).numpy().astype(np.float64)
+        with cpu_threads(1):
+            y_hat = self.model(np.asarray(x, dtype=np.float32).reshape(-1, 1))
+        return y_hat.reshape(-1).astype(np.float64)
 
     def snapshot(self) -> Fit:
         y_train_hat = self.predict(X_TRAIN)
@@ -146,7 +124,7 @@ class _Run:
                    y_grid_hat=self.predict(X_GRID), y_train_hat=y_train_hat,
                    losses=np.array(self.losses),
                    mse=float(np.mean((y_train_hat - self.y_train) ** 2)),
-                   num_parameters=sum(p.numel() for p in self.model.parameters()))
+                   num_parameters=self.model.params.data.size)
 
 
 def fit_capacity(target: str = "sawtooth", width: int = 32, depth: int = 3,
