@@ -2,17 +2,39 @@
 
 ``MLP``, ``LeNet``, ``ResNet`` (``BasicBlock``; ``residual=False`` gives the plain net of equal
 depth), ``TinyUNet``, ``CharLM`` with ``sample``, and ``Seq2Seq`` with teacher forcing.
+Chapter 10: the GAN networks and losses (``gan``) and the ``VAE`` (``vae``).
 """
 from dlkit.models.char_lm import CharLM, next_token_probabilities, sample
 from dlkit.models.detector import GridDetector, decode_detections, detection_loss, encode_targets
+from dlkit.models.gan import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    critic_gradient_norms,
+    critic_loss,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    js_divergence,
+    minimax_value,
+    mlp_discriminator,
+    mlp_generator,
+    optimal_discriminator,
+    wgan_generator_loss,
+)
 from dlkit.models.lenet import LeNet, lenet_feature_size
 from dlkit.models.mlp import MLP
 from dlkit.models.resnet import BasicBlock, ResNet
 from dlkit.models.seq2seq import Seq2Seq
 from dlkit.models.unet import TinyUNet, double_conv
+from dlkit.models.vae import VAE, elbo, gaussian_kl, reparameterize
 
 __all__ = [
     "MLP", "BasicBlock", "CharLM", "GridDetector", "decode_detections", "detection_loss",
     "encode_targets", "LeNet", "ResNet", "Seq2Seq", "TinyUNet", "double_conv",
     "lenet_feature_size", "next_token_probabilities", "sample",
+    # chapter 10
+    "DCGANDiscriminator", "DCGANGenerator", "VAE", "critic_gradient_norms", "critic_loss",
+    "discriminator_loss", "elbo", "gaussian_kl", "generator_loss", "gradient_penalty",
+    "js_divergence", "minimax_value", "mlp_discriminator", "mlp_generator",
+    "optimal_discriminator", "reparameterize", "wgan_generator_loss",
 ]

@@ -8,6 +8,7 @@ from dlkit.viz.capacity import CapacityDemo
 from dlkit.viz.conv import ConvStepper
 from dlkit.viz.demo import Demo, figure_png, presenter_mode
 from dlkit.viz.features import FeatureMapDemo
+from dlkit.viz.gan import GAN2DDemo
 from dlkit.viz.graph import GraphDemo
 from dlkit.viz.histograms import InitHistograms
 from dlkit.viz.neuron import NeuronPlayground
@@ -19,4 +20,5 @@ from dlkit.viz.style import PALETTE, course_style, use_style
 __all__ = ["PALETTE", "ActivationExplorer", "CapacityDemo", "ConvStepper", "Demo", "FeatureMapDemo",
            "GraphDemo", "InitHistograms", "NeuronPlayground", "OptimizerRace", "RecurrentStateDemo",
            "RegularizationDemo", "course_style", "figure_png", "gate_trace", "presenter_mode",
-           "use_style"]
+           "use_style",
+           "GAN2DDemo"]

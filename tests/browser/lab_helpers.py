@@ -44,6 +44,7 @@ DEMO_CELLS = {
     "FeatureMapDemo": 'FeatureMapDemo.on_digits(image=2, layer="features.0")',
     "RecurrentStateDemo": ('RecurrentStateDemo.on_stdlib_corpus(text="Return the number of items in the list.", '
                            'step=11)'),
+    "GAN2DDemo": 'GAN2DDemo(loss="non-saturating", lr_g=2e-3, lr_d=2e-3, steps=200)',
 }
 
 

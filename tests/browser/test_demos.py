@@ -40,6 +40,7 @@ EXPECTED_STATE = {
     "ConvStepper": {"image": "square", "kernel": "vertical edge", "stride": 1, "padding": 0, "step": 17},
     "FeatureMapDemo": {"image": 2, "layer": "features.0", "page": 0},
     "RecurrentStateDemo": {"text": "Return the number of items in the list.", "step": 11},
+    "GAN2DDemo": {"loss": "non-saturating", "lr_g": 2e-3, "lr_d": 2e-3, "steps": 200},
 }
 # ... and what the controls must show at first: label -> readout text or chosen option
 SHOWN = {
@@ -56,6 +57,7 @@ SHOWN = {
     "ConvStepper": {"image": "square", "kernel": "vertical edge", "stride": "1", "padding": "0", "step": "17"},
     "FeatureMapDemo": {"image": "2", "layer": "conv 1 (features.0): 6 maps 16×16", "page": "0"},
     "RecurrentStateDemo": {"text": "Return the number of items in the list.", "step": "11"},
+    "GAN2DDemo": {"G loss": "non-saturating", "lr G": "0.002", "lr D": "0.002", "steps": "200"},
 }
 # What to do, in order, at each screen size: (kind, label, [choice at screen 1, at screen 2]).
 # A slider is clicked at that fraction of its track (well away from where its handle is, or the
@@ -100,6 +102,11 @@ PLANS = {
                        ("select", "layer", ["conv 1 (features.0): 6 maps 16×16"] * 2)],
     "RecurrentStateDemo": [("slider", "step", [0.8, 0.2]),
                            ("text", "text", ["import this; read the zen.", "Return a new list of the values."])],
+    # the steps slider scrubs through the frames trained so far; a new rate or loss starts a new
+    # run at step 0, so those come after step and play
+    "GAN2DDemo": [("slider", "steps", [0.3, 0.6]), ("button", "step", None), ("play", None, None),
+                  ("slider", "lr G", [0.9, 0.1]), ("slider", "lr D", [0.1, 0.9]),
+                  ("select", "G loss", ["saturating", "saturating"]), ("button", "reset", None)],
 }
 
 MEASURE = """(demo) => {
