@@ -10,6 +10,16 @@ from dlkit.train.callbacks import Callback, EarlyStopping
 from dlkit.train.checkpoint import CheckpointMismatch, load_checkpoint, save_checkpoint
 from dlkit.train.checks import check_output_and_target
 from dlkit.train.curves import LiveCurves, plot_history
+from dlkit.train.distributed import (
+    DistributedContext,
+    all_reduce_mean,
+    cleanup_distributed,
+    distributed_loader,
+    init_distributed,
+    print_main,
+    save_on_main,
+)
+from dlkit.train.lr_finder import LRRangeTest, lr_range_test
 from dlkit.train.precision import Precision, choose_precision
 from dlkit.train.trainer import Trainer
 
@@ -17,4 +27,6 @@ __all__ = [
     "Callback", "CheckpointMismatch", "EarlyStopping", "LiveCurves", "Precision", "Trainer",
     "check_output_and_target", "choose_precision", "load_checkpoint", "plot_history",
     "save_checkpoint",
+    "DistributedContext", "all_reduce_mean", "cleanup_distributed", "distributed_loader",
+    "init_distributed", "print_main", "save_on_main", "LRRangeTest", "lr_range_test",
 ]
