@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dlkit.metrics import accuracy
 from dlkit.trust._checks import check_batch, check_epsilon
 
 DataRange = tuple[float, float] | None
@@ -116,11 +117,6 @@ def adversarial_training_step(model: nn.Module, optimizer: torch.optim.Optimizer
     return float(loss.detach())
 
 
-@torch.no_grad()
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float((model(x).argmax(1) == y).float().mean())
-
-
 def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float,
                     attack: str = "fgsm", data_range: DataRange = (0.0, 1.0), **attack_kwargs) -> float:
     """Accuracy of ``model`` on ``attack``'s adversarial versions of ``(x, y)`` at radius ε (chapter 12).
@@ -132,4 +128,5 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon:
         raise ValueError(f"expected attack to be one of {sorted(attacks)}, got {attack!r}")
     model.eval()
     x_adv = attacks[attack](model, x, y, epsilon, data_range=data_range, **attack_kwargs)
-    return _accuracy(model, x_adv, y)
+    with torch.no_grad():
+        return accuracy(model(x_adv), y)
