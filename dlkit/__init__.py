@@ -1,6 +1,6 @@
 """dlkit: the support library of a Jupyter-first deep-learning course.
 
-Teaching wing: runtime, data, ref, models, train, metrics, check, viz.
+Teaching wing: runtime, data, ref, models, train, metrics, check, viz, trust.
 Grading wing: grading (an nbgrader runner that knows nothing of deep learning).
 
 ``dlkit.seed``, ``dlkit.device``, ``dlkit.quick`` and ``dlkit.scaled`` are loaded on first use,
