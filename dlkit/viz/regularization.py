@@ -94,18 +94,18 @@ def train_regularized(method: str = "weight decay", strength: float = 0.0, width
     torch's fused AdamW.
     """
     state = _validated({"method": method, "strength": strength, "width": width})
-    X_train, y_train, X_val, y_val = make_curve_data()
-    as_column = lambda a: np.asarray(a, dtype=np.float32).reshape(-1, 1)  # noqa: E731
-    Xt, yt, Xg = map(as_column, (X_train, y_train, X_GRID))
-    X_both, y_both = as_column(np.concatenate([X_train, X_val])), as_column(np.concatenate([y_train, y_val]))
-    p = state["strength"] if state["method"] == "dropout" else 0.0
-    decay = state["strength"] if state["method"] == "weight decay" else 0.0
-    init_rng, dropout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    model = NumpyMLP([1, state["width"], state["width"], 1], "tanh", init_rng, dropout=p)
-    optimizer = model.params.torch_optimizer(torch.optim.AdamW, lr=LR, weight_decay=decay)
-    n_train, train_losses, val_losses = len(Xt), [], []
-    snapshots = [model(Xg).reshape(-1)]
-    with cpu_threads(1):
+    with cpu_threads(1):   # the whole run: a BLAS call outside it wakes threads that then spin
+        X_train, y_train, X_val, y_val = make_curve_data()
+        as_column = lambda a: np.asarray(a, dtype=np.float32).reshape(-1, 1)  # noqa: E731
+        Xt, yt, Xg = map(as_column, (X_train, y_train, X_GRID))
+        X_both, y_both = as_column(np.concatenate([X_train, X_val])), as_column(np.concatenate([y_train, y_val]))
+        p = state["strength"] if state["method"] == "dropout" else 0.0
+        decay = state["strength"] if state["method"] == "weight decay" else 0.0
+        init_rng, dropout_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+        model = NumpyMLP([1, state["width"], state["width"], 1], "tanh", init_rng, dropout=p)
+        optimizer = model.params.torch_optimizer(torch.optim.AdamW, lr=LR, weight_decay=decay)
+        n_train, train_losses, val_losses = len(Xt), [], []
+        snapshots = [model(Xg).reshape(-1)]
         for step in range(1, steps + 1):
             model.mse_backward(Xt, yt, dropout_rng)
             optimizer.step()
@@ -115,11 +115,11 @@ def train_regularized(method: str = "weight decay", strength: float = 0.0, width
                 val_losses.append(squared[n_train:].mean())
             if step % SNAPSHOT_EVERY == 0:
                 snapshots.append(model(Xg).reshape(-1))
-    weights = [model.params.values[name] for name in ("W1", "W2", "W3")]
-    weight_norm = float(np.sqrt(sum(float((w.astype(np.float64) ** 2).sum()) for w in weights)))
-    as_float64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
-    return History(as_float64(train_losses), as_float64(val_losses), as_float64(model(Xg).reshape(-1)),
-                   weight_norm, as_float64(snapshots))
+        weights = [model.params.values[name] for name in ("W1", "W2", "W3")]
+        weight_norm = float(np.sqrt(sum(float((w.astype(np.float64) ** 2).sum()) for w in weights)))
+        as_float64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+        return History(as_float64(train_losses), as_float64(val_losses), as_float64(model(Xg).reshape(-1)),
+                       weight_norm, as_float64(snapshots))
 
 
 def _validated(state: dict[str, Any]) -> dict[str, Any]:
