@@ -22,12 +22,16 @@ from dlkit.models.transformer import KVCache, Positions, TransformerBlock, check
 class TinyGPT(nn.Module):
     """Decoder-only Transformer (chapter 09). forward(idx (B, T) int64) → logits (B, T, vocab).
 
-    ``positions``: "learned" (GPT), "sinusoidal" or "none"; ``max_len``: the longest context."""
+    ``positions``: "learned" (GPT), "sinusoidal" or "none"; ``max_len``: the longest context.
+    ``causal=False`` drops the causal mask: every position reads the whole sequence, which makes
+    a BERT-style bidirectional encoder for masked-language modelling (it cannot ``generate``)."""
 
     def __init__(self, vocab_size: int, d_model: int = 64, num_heads: int = 4,
                  num_layers: int = 2, max_len: int = 128, d_ff: int | None = None,
-                 dropout: float = 0.0, positions: str = "learned", norm_first: bool = True) -> None:
+                 dropout: float = 0.0, positions: str = "learned", norm_first: bool = True,
+                 causal: bool = True) -> None:
         super().__init__()
+        self.causal = causal
         self.vocab_size, self.max_len, self.num_heads = vocab_size, max_len, num_heads
         self.embed = nn.Embedding(vocab_size, d_model)
         self.positions = Positions(max_len, d_model, positions)
@@ -46,7 +50,7 @@ class TinyGPT(nn.Module):
                              f"got {offset + idx.shape[1]}")
         x = self.drop(self.embed(idx) + self.positions(idx.shape[1], offset))
         for i, block in enumerate(self.blocks):
-            x, w = block.forward_with_weights(x, causal=True,
+            x, w = block.forward_with_weights(x, causal=self.causal,
                                               cache=None if caches is None else caches[i])
             if weights is not None:
                 weights.append(w)
@@ -69,7 +73,8 @@ class TinyGPT(nn.Module):
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> list[torch.Tensor]:
         """One tensor (B, heads, T, T) per layer: the softmax weights each query position puts
-        on every key position (rows sum to 1; zero above the diagonal, the causal mask)."""
+        on every key position (rows sum to 1; zero above the diagonal, the causal mask, unless
+        ``causal=False``)."""
         weights: list[torch.Tensor] = []
         self._run(idx, weights=weights)
         return weights
@@ -84,6 +89,9 @@ class TinyGPT(nn.Module):
         ``use_cache`` reuses past keys/values (a :class:`KVCache` per layer); without it every
         step recomputes the whole context. When the context outgrows ``max_len`` only its last
         ``max_len`` tokens are kept and, with the cache, the cache is refilled from them."""
+        if not self.causal:
+            raise ValueError("TinyGPT.generate expected a causal model; this one (causal=False) "
+                             "reads both directions, so it cannot write left to right")
         check_ids("TinyGPT.generate", idx, self.vocab_size)
         if idx.shape[1] == 0:
             raise ValueError("expected a prompt of at least one token to generate from")

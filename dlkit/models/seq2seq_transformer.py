@@ -27,7 +27,6 @@ class Seq2SeqTransformer(nn.Module):
                  pad_id: int | None = None) -> None:
         super().__init__()
         self.src_vocab, self.tgt_vocab, self.pad_id = src_vocab, tgt_vocab, pad_id
-        self.scale = d_model ** 0.5           # embeddings × √d, as in the paper, next to positions
         self.src_embed = nn.Embedding(src_vocab, d_model)
         self.tgt_embed = nn.Embedding(tgt_vocab, d_model)
         self.positions = Positions(max_len, d_model, positions)
@@ -45,7 +44,7 @@ class Seq2SeqTransformer(nn.Module):
     def encode(self, src: torch.Tensor) -> torch.Tensor:
         """The encoder's output (N, S, d_model): one vector per source token, read in context."""
         check_ids("Seq2SeqTransformer source", src, self.src_vocab)
-        x = self.src_embed(src) * self.scale + self.positions(src.shape[1])
+        x = self.src_embed(src) + self.positions(src.shape[1])
         for block in self.encoder:
             x = block(x, key_padding_mask=self._padding(src))
         return self.enc_norm(x)
@@ -55,7 +54,7 @@ class Seq2SeqTransformer(nn.Module):
         """Logits (N, T, tgt_vocab) for the target prefix ``tgt_in`` given the encoder output."""
         check_ids("Seq2SeqTransformer target", tgt_in, self.tgt_vocab)
         padding = None if src is None else self._padding(src)
-        x = self.tgt_embed(tgt_in) * self.scale + self.positions(tgt_in.shape[1])
+        x = self.tgt_embed(tgt_in) + self.positions(tgt_in.shape[1])
         for block in self.decoder:
             x = block(x, memory, memory_padding_mask=padding)
         return self.out(self.dec_norm(x))
@@ -70,7 +69,7 @@ class Seq2SeqTransformer(nn.Module):
         """Per decoder layer, the cross-attention weights (N, heads, T, S): which source
         positions each target position reads."""
         memory, padding = self.encode(src), self._padding(src)
-        x = self.tgt_embed(tgt_in) * self.scale + self.positions(tgt_in.shape[1])
+        x = self.tgt_embed(tgt_in) + self.positions(tgt_in.shape[1])
         maps = []
         with torch.no_grad():
             for block in self.decoder:

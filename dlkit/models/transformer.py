@@ -53,7 +53,8 @@ class Positions(nn.Module):
             raise ValueError(f"expected positions 'sinusoidal', 'learned' or 'none', got {kind!r}")
         self.kind, self.max_len, self.d_model = kind, max_len, d_model
         if kind == "learned":
-            self.table = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
+            # N(0, 1) like nn.Embedding's tokens: neither drowns the other at the start
+            self.table = nn.Parameter(torch.randn(max_len, d_model))
         else:
             table = sinusoidal_table(max_len, d_model)
             self.register_buffer("table", table if kind == "sinusoidal" else torch.zeros_like(table),
