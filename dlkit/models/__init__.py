@@ -2,10 +2,12 @@
 
 ``MLP``, ``LeNet``, ``ResNet`` (``BasicBlock``; ``residual=False`` gives the plain net of equal
 depth), ``TinyUNet``, ``CharLM`` with ``sample``, and ``Seq2Seq`` with teacher forcing; chapter 09: Transformer
-blocks (``TransformerBlock``, ``DecoderBlock``) and ``TinyGPT`` with a KV cache.
+blocks (``TransformerBlock``, ``DecoderBlock``) ``TinyGPT`` with a KV cache, and the graph
+networks ``GCN`` and ``GAT``.
 """
 from dlkit.models.char_lm import CharLM, next_token_probabilities, sample
 from dlkit.models.detector import GridDetector, decode_detections, detection_loss, encode_targets
+from dlkit.models.gnn import GAT, GCN, GATLayer, GCNLayer, normalized_adjacency
 from dlkit.models.gpt import TinyGPT
 from dlkit.models.lenet import LeNet, lenet_feature_size
 from dlkit.models.mlp import MLP
@@ -29,5 +31,6 @@ __all__ = [
     "lenet_feature_size", "next_token_probabilities", "sample",
     "DecoderBlock", "FeedForward", "KVCache", "MultiHeadAttention", "Positions", "Seq2SeqTransformer",
     "TinyGPT",
-    "TransformerBlock", "sinusoidal_table",
+    "TransformerBlock", "sinusoidal_table", "GAT", "GATLayer", "GCN", "GCNLayer",
+    "normalized_adjacency",
 ]
