@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 
 def sinusoidal_table(max_len: int, d_model: int) -> torch.Tensor:
@@ -233,7 +232,3 @@ def check_ids(who: str, ids: torch.Tensor, vocab: int) -> None:
     if ids.numel() and ids.device.type != "meta" and (ids.min() < 0 or ids.max() >= vocab):
         raise ValueError(f"{who} expected ids in [0, {vocab}), got [{int(ids.min())}, {int(ids.max())}]")
 
-
-def softmax_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over every position: logits (N, T, V), targets (N, T) (chapter 09)."""
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
