@@ -4,6 +4,8 @@ neighbours, the generated graph."""
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import dlkit
@@ -214,3 +216,21 @@ def test_sbm_graph_is_symmetric_homophilous_and_split():
         make_sbm_graph(p_in=2)
     with pytest.raises(ValueError, match="fewer labelled and validation nodes"):
         make_sbm_graph(n=50, train_per_class=10, num_val=30)
+
+
+@settings(max_examples=30, deadline=None)
+@given(length=st.integers(1, 9), heads=st.sampled_from([1, 2, 4]), causal=st.booleans(),
+       data=st.data())
+def test_attention_weights_are_a_softmax_over_exactly_the_allowed_keys(length, heads, causal, data):
+    lengths = data.draw(st.lists(st.integers(0, length), min_size=2, max_size=2))
+    pad = torch.arange(length)[None, :] >= torch.tensor(lengths)[:, None]      # True at padding
+    torch.manual_seed(length)
+    _, w = MultiHeadAttention(8, heads)(torch.randn(2, length, 8), causal=causal, key_padding_mask=pad)
+    allowed = ~pad[:, None, None, :]
+    if causal:
+        allowed = allowed & torch.ones(length, length, dtype=torch.bool).tril()
+    allowed = allowed.expand(w.shape)
+    assert (w[~allowed] == 0).all() and (w[allowed] > 0).all()
+    has_keys = allowed.any(-1)
+    torch.testing.assert_close(w.sum(-1)[has_keys], torch.ones(int(has_keys.sum())))
+    assert (w.sum(-1)[~has_keys] == 0).all()
