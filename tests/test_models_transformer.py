@@ -234,3 +234,15 @@ def test_attention_weights_are_a_softmax_over_exactly_the_allowed_keys(length, h
     has_keys = allowed.any(-1)
     torch.testing.assert_close(w.sum(-1)[has_keys], torch.ones(int(has_keys.sum())))
     assert (w.sum(-1)[~has_keys] == 0).all()
+
+
+def test_seq2seq_transformer_ignores_source_padding():
+    dlkit.seed(0)
+    model = Seq2SeqTransformer(14, 14, d_model=16, num_heads=2, num_layers=2, max_len=16, pad_id=0).eval()
+    src = torch.tensor([[5, 6, 7, 8, 9]])
+    padded = torch.cat([src, torch.zeros(1, 3, dtype=torch.int64)], dim=1)
+    tgt_in = torch.tensor([[1, 9, 8]])
+    torch.testing.assert_close(model(src, tgt_in), model(padded, tgt_in))
+    unmasked = Seq2SeqTransformer(14, 14, d_model=16, num_heads=2, num_layers=2, max_len=16).eval()
+    unmasked.load_state_dict(model.state_dict())
+    assert not torch.allclose(unmasked(src, tgt_in), unmasked(padded, tgt_in))
