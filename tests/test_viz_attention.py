@@ -9,7 +9,7 @@ from PIL import Image
 from torch import nn
 
 import dlkit
-from dlkit.data import CharTokenizer
+from dlkit.data import CharTokenizer, WordTokenizer
 from dlkit.models import TinyGPT
 from dlkit.runtime import torch_threads
 from dlkit.viz import AttentionDemo
@@ -168,3 +168,13 @@ def test_the_corpus_model_is_deterministic_and_leaves_the_global_rng_alone():
     assert first.png() == second.png()
     with pytest.raises(ValueError, match="expected steps an int >= 1, got 0"):
         AttentionDemo.on_stdlib_corpus(steps=0)
+
+
+def test_a_word_model_shows_its_words_and_names_unknown_ones():
+    tok = WordTokenizer("the cat sat on the mat . the dog sat on the log .")
+    dlkit.seed(0)
+    d = AttentionDemo(TinyGPT(len(tok), d_model=16, num_heads=2, num_layers=1, max_len=16), tok,
+                      text="The dog sat on the sofa.", head=1)
+    assert [t.get_text() for t in d.ax_one.get_yticklabels()] == ["the", "dog", "sat", "on", "the", "sofa", "."]
+    assert d.maps().shape == (1, 2, 7, 7)
+    assert "read as <unk> (coloured): 'sofa'" in d.title.get_text()
