@@ -40,6 +40,8 @@ EXPECTED_STATE = {
     "ConvStepper": {"image": "square", "kernel": "vertical edge", "stride": 1, "padding": 0, "step": 17},
     "FeatureMapDemo": {"image": 2, "layer": "features.0", "page": 0},
     "RecurrentStateDemo": {"text": "Return the number of items in the list.", "step": 11},
+    "AttentionDemo": {"text": "Return the number of items in the list.", "layer": 0, "head": "all",
+                      "query": 38},
 }
 # ... and what the controls must show at first: label -> readout text or chosen option
 SHOWN = {
@@ -56,6 +58,8 @@ SHOWN = {
     "ConvStepper": {"image": "square", "kernel": "vertical edge", "stride": "1", "padding": "0", "step": "17"},
     "FeatureMapDemo": {"image": "2", "layer": "conv 1 (features.0): 6 maps 16×16", "page": "0"},
     "RecurrentStateDemo": {"text": "Return the number of items in the list.", "step": "11"},
+    "AttentionDemo": {"text": "Return the number of items in the list.", "layer": "layer 1",
+                      "head": "all heads", "query": "38"},
 }
 # What to do, in order, at each screen size: (kind, label, [choice at screen 1, at screen 2]).
 # A slider is clicked at that fraction of its track (well away from where its handle is, or the
@@ -100,6 +104,12 @@ PLANS = {
                        ("select", "layer", ["conv 1 (features.0): 6 maps 16×16"] * 2)],
     "RecurrentStateDemo": [("slider", "step", [0.8, 0.2]),
                            ("text", "text", ["import this; read the zen.", "Return a new list of the values."])],
+    # a new sentence (one with a character outside the vocabulary at the second size), then
+    # every layer, one head and back to all, and the query cursor
+    "AttentionDemo": [("text", "text", ["Sort the keys of the dict.", "Return the café's menu."]),
+                      ("select", "layer", ["layer 2", "layer 1"]), ("select", "head", ["head 3", "head 2"]),
+                      ("slider", "query", [0.3, 0.6]), ("select", "head", ["all heads", "all heads"]),
+                      ("slider", "query", [0.8, 0.1])],
 }
 
 MEASURE = """(demo) => {
