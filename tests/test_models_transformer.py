@@ -246,3 +246,18 @@ def test_seq2seq_transformer_ignores_source_padding():
     unmasked = Seq2SeqTransformer(14, 14, d_model=16, num_heads=2, num_layers=2, max_len=16).eval()
     unmasked.load_state_dict(model.state_dict())
     assert not torch.allclose(unmasked(src, tgt_in), unmasked(padded, tgt_in))
+
+
+def test_chapter_09_models_make_no_tensor_on_a_fixed_device():
+    """On the meta device (shapes only) every op fails if forward makes a CPU tensor itself."""
+    ids = torch.randint(0, 11, (2, 5), device="meta")
+    gpt = TinyGPT(11, d_model=8, num_heads=2, num_layers=2, max_len=8).to("meta")
+    assert gpt(ids).device.type == "meta" and gpt.attention_maps(ids)[0].device.type == "meta"
+    caches = gpt.new_cache()
+    assert gpt.forward_cached(ids[:, :1], caches).device.type == "meta"
+    assert gpt.forward_cached(ids[:, 1:2], caches).shape == (2, 1, 11)
+    s2s = Seq2SeqTransformer(11, 11, d_model=8, num_heads=2, num_layers=1, max_len=8, pad_id=0).to("meta")
+    assert s2s(ids, ids).device.type == "meta"
+    x, a = torch.randn(6, 4, device="meta"), torch.ones(6, 6, device="meta")
+    for model in (GCN(4, 8, 3), GAT(4, 2, 3, num_heads=2)):
+        assert model.to("meta")(x, a).device.type == "meta"
