@@ -45,11 +45,13 @@ def demos() -> dict[str, Callable[[], Any]]:
                                                              width=128),
         "ConvStepper": lambda: viz.ConvStepper(image="square", kernel="vertical edge", stride=1,
                                                padding=0, step=17),
-        # chapters 07 and 08 pass the nets they trained; these build small ones like them
+        # chapters 07-09 pass the nets they trained; these build small ones like them
         "FeatureMapDemo": lambda: viz.FeatureMapDemo.on_digits(image=2, layer="features.0"),
         "RecurrentStateDemo": lambda: viz.RecurrentStateDemo.on_stdlib_corpus(
             text="Return the number of items in the list.", step=11),
         "GAN2DDemo": lambda: viz.GAN2DDemo(loss="non-saturating", lr_g=2e-3, lr_d=2e-3, steps=200),
+        "AttentionDemo": lambda: viz.AttentionDemo.on_stdlib_corpus(
+            text="Return the number of items in the list.", layer=0, head="all"),
     }
 
 

@@ -24,11 +24,12 @@ import torch
 from dlkit.data import load_digits
 from dlkit.ref import Tensor
 from dlkit.ref.losses import cross_entropy
-from dlkit.ref.nn import Conv2d, Linear, LSTMCell, MultiHeadAttention
+from dlkit.ref.nn import Conv2d, Linear, LSTMCell, MultiHeadAttention, scaled_dot_product_attention
 from dlkit.ref.optim import SGD
 
 GOALS = {"mlp_step": 1.5, "conv2d_fwd_bwd": 3.0, "grouped_conv_fwd_bwd": 3.0,
-         "depthwise_conv_fwd_bwd": 3.0, "lstm_32_steps": 3.0, "mha_fwd_bwd": 3.0}
+         "depthwise_conv_fwd_bwd": 3.0, "lstm_32_steps": 3.0, "sdpa_fwd_bwd": 3.0,
+         "sdpa_causal_fwd_bwd": 3.0, "mha_fwd_bwd": 3.0, "mha_causal_fwd_bwd": 3.0}
 
 
 def run_times(ref: Callable[[], object], peer: Callable[[], object], repeats: int
@@ -150,27 +151,70 @@ def lstm_32_steps() -> tuple[Callable, Callable]:
     return ref, peer
 
 
-def mha_fwd_bwd() -> tuple[Callable, Callable]:
-    batch, length, d, heads = 16, 128, 64, 4
+def sdpa_case(causal: bool) -> tuple[Callable, Callable]:
+    """Forward and backward (to q, k and v) of scaled dot-product attention on a course-sized
+    batch: 8 sequences, 4 heads, 128 positions, head size 64."""
+    batch, heads, length, d = 8, 4, 128, 64
+    rng = np.random.default_rng(0)
+    q, k, v, g = (rng.normal(size=(batch, heads, length, d)).astype(np.float32) for _ in range(4))
+    refs = [Tensor(a, requires_grad=True) for a in (q, k, v)]
+    peers = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    g_torch = torch.from_numpy(g)
+
+    def ref() -> None:
+        for t in refs:
+            t.grad = None
+        out, _ = scaled_dot_product_attention(*refs, causal=causal)
+        out.backward(g)
+
+    def peer() -> None:
+        for t in peers:
+            t.grad = None
+        torch.nn.functional.scaled_dot_product_attention(*peers, is_causal=causal).backward(g_torch)
+    return ref, peer
+
+
+def sdpa_fwd_bwd() -> tuple[Callable, Callable]:
+    return sdpa_case(causal=False)
+
+
+def sdpa_causal_fwd_bwd() -> tuple[Callable, Callable]:
+    return sdpa_case(causal=True)
+
+
+def mha_case(causal: bool, batch: int = 16) -> tuple[Callable, Callable]:
+    """Self-attention through the whole layer (projections, heads, out_proj), forward and
+    backward to the input and every weight; torch also returns the averaged weights, as ours."""
+    length, d, heads = 128, 64, 4
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, length, d)).astype(np.float32)
     torch_mha = torch.nn.MultiheadAttention(d, heads, batch_first=True)
     ref_mha = MultiHeadAttention(d, heads, batch_first=True, rng=0)
     copy_weights(ref_mha.parameters(), list(torch_mha.parameters()))
     x_ref, x_torch = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(length) if causal else None
 
     def ref() -> None:
         x_ref.grad = None
         ref_mha.zero_grad()
-        out, _ = ref_mha(x_ref, x_ref, x_ref)
+        out, _ = ref_mha(x_ref, x_ref, x_ref, is_causal=causal)
         out.sum().backward()
 
     def peer() -> None:
         x_torch.grad = None
         torch_mha.zero_grad()
-        out, _ = torch_mha(x_torch, x_torch, x_torch, need_weights=True)
+        out, _ = torch_mha(x_torch, x_torch, x_torch, need_weights=True, attn_mask=mask,
+                           is_causal=causal)
         out.sum().backward()
     return ref, peer
+
+
+def mha_fwd_bwd() -> tuple[Callable, Callable]:
+    return mha_case(causal=False)
+
+
+def mha_causal_fwd_bwd() -> tuple[Callable, Callable]:
+    return mha_case(causal=True, batch=8)
 
 
 def matmul_throughput(repeats: int) -> tuple[float, float]:
@@ -210,7 +254,9 @@ def main() -> None:
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
     cases = {"mlp_step": mlp_step, "conv2d_fwd_bwd": conv2d_fwd_bwd,
              "grouped_conv_fwd_bwd": grouped_conv_fwd_bwd, "depthwise_conv_fwd_bwd": depthwise_conv_fwd_bwd,
-             "lstm_32_steps": lstm_32_steps, "mha_fwd_bwd": mha_fwd_bwd}
+             "lstm_32_steps": lstm_32_steps, "sdpa_fwd_bwd": sdpa_fwd_bwd,
+             "sdpa_causal_fwd_bwd": sdpa_causal_fwd_bwd, "mha_fwd_bwd": mha_fwd_bwd,
+             "mha_causal_fwd_bwd": mha_causal_fwd_bwd}
     for name, build in cases.items():
         if args.only and name not in args.only:
             continue

@@ -3,7 +3,7 @@
 Offline, shipped or generated: :func:`load_digits`, the 2-D toy sets (:func:`make_moons`,
 :func:`make_circles`, :func:`make_spirals`, :func:`make_ring_gaussians`, :func:`make_blobs`,
 :func:`make_xor`), :func:`make_shapes` images, sequence tasks (:func:`make_sine`,
-:func:`make_copy`, :func:`make_reverse`, :func:`make_addition`) and a text corpus
+:func:`make_copy`, :func:`make_reverse`, :func:`make_addition`), a graph (:func:`make_sbm_graph`) and a text corpus
 (:func:`load_stdlib_corpus`) with tokenizers.
 
 Downloaded once into a cache and verified: :func:`load_mnist`, :func:`load_fashion_mnist`,
@@ -17,6 +17,7 @@ from dlkit.data.course import course_images
 from dlkit.data.dataset import ArrayDataset
 from dlkit.data.digits import load_digits
 from dlkit.data.download import ChecksumMismatch, DatasetUnavailable, RemoteFile, dataset_dir, fetch
+from dlkit.data.graphs import make_sbm_graph
 from dlkit.data.mnist import load_fashion_mnist, load_mnist, read_idx, read_idx_pair
 from dlkit.data.scenes import make_shape_scenes
 from dlkit.data.sequences import make_addition, make_copy, make_reverse, make_sine, shift_right
@@ -63,6 +64,7 @@ __all__ = [
     "make_moons",
     "make_reverse",
     "make_ring_gaussians",
+    "make_sbm_graph",
     "make_shape_scenes",
     "make_shapes",
     "make_sine",

@@ -1,8 +1,10 @@
-"""The torch modules the chapters train, one short file each (chapters 07-08).
+"""The torch modules the chapters train, one short file each (chapters 07-10).
 
 ``MLP``, ``LeNet``, ``ResNet`` (``BasicBlock``; ``residual=False`` gives the plain net of equal
 depth), ``TinyUNet``, ``CharLM`` with ``sample``, and ``Seq2Seq`` with teacher forcing.
-Chapter 10: the GAN networks and losses (``gan``) and the ``VAE`` (``vae``).
+Chapter 09: the Transformer blocks (``TransformerBlock``, ``DecoderBlock``), ``Seq2SeqTransformer``,
+``TinyGPT`` with a KV cache, and the graph networks ``GCN`` and ``GAT``. Chapter 10: the GAN
+networks and losses (``gan``) and the ``VAE`` (``vae``).
 """
 from dlkit.models.char_lm import CharLM, next_token_probabilities, sample
 from dlkit.models.detector import GridDetector, decode_detections, detection_loss, encode_targets
@@ -21,10 +23,22 @@ from dlkit.models.gan import (
     optimal_discriminator,
     wgan_generator_loss,
 )
+from dlkit.models.gnn import GAT, GCN, GATLayer, GCNLayer, normalized_adjacency
+from dlkit.models.gpt import TinyGPT
 from dlkit.models.lenet import LeNet, lenet_feature_size
 from dlkit.models.mlp import MLP
 from dlkit.models.resnet import BasicBlock, ResNet
 from dlkit.models.seq2seq import Seq2Seq
+from dlkit.models.seq2seq_transformer import Seq2SeqTransformer
+from dlkit.models.transformer import (
+    DecoderBlock,
+    FeedForward,
+    KVCache,
+    MultiHeadAttention,
+    Positions,
+    TransformerBlock,
+    sinusoidal_table,
+)
 from dlkit.models.unet import TinyUNet, double_conv
 from dlkit.models.vae import VAE, elbo, gaussian_kl, reparameterize
 
@@ -32,6 +46,10 @@ __all__ = [
     "MLP", "BasicBlock", "CharLM", "GridDetector", "decode_detections", "detection_loss",
     "encode_targets", "LeNet", "ResNet", "Seq2Seq", "TinyUNet", "double_conv",
     "lenet_feature_size", "next_token_probabilities", "sample",
+    # chapter 09
+    "DecoderBlock", "FeedForward", "KVCache", "MultiHeadAttention", "Positions", "Seq2SeqTransformer",
+    "TinyGPT", "TransformerBlock", "sinusoidal_table", "GAT", "GATLayer", "GCN", "GCNLayer",
+    "normalized_adjacency",
     # chapter 10
     "DCGANDiscriminator", "DCGANGenerator", "VAE", "critic_gradient_norms", "critic_loss",
     "discriminator_loss", "elbo", "gaussian_kl", "generator_loss", "gradient_penalty",

@@ -4,6 +4,7 @@ Every demo is a ``Demo``: one figure updated in place, controls as ipywidgets, s
 be set and read back from Python, and a static PNG where no widget front end is attached.
 """
 from dlkit.viz.activations import ActivationExplorer
+from dlkit.viz.attention import AttentionDemo
 from dlkit.viz.capacity import CapacityDemo
 from dlkit.viz.conv import ConvStepper
 from dlkit.viz.demo import Demo, figure_png, presenter_mode
@@ -17,7 +18,7 @@ from dlkit.viz.recurrent import RecurrentStateDemo, gate_trace
 from dlkit.viz.regularization import RegularizationDemo
 from dlkit.viz.style import PALETTE, course_style, use_style
 
-__all__ = ["PALETTE", "ActivationExplorer", "CapacityDemo", "ConvStepper", "Demo", "FeatureMapDemo",
+__all__ = ["PALETTE", "ActivationExplorer", "AttentionDemo", "CapacityDemo", "ConvStepper", "Demo", "FeatureMapDemo",
            "GraphDemo", "InitHistograms", "NeuronPlayground", "OptimizerRace", "RecurrentStateDemo",
            "RegularizationDemo", "course_style", "figure_png", "gate_trace", "presenter_mode",
            "use_style",

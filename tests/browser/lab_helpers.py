@@ -40,11 +40,13 @@ DEMO_CELLS = {
     "InitHistograms": 'InitHistograms(depth=10, width=256, activation="tanh", init="xavier")',
     "RegularizationDemo": 'RegularizationDemo(method="weight decay", strength=0.0, width=128)',
     "ConvStepper": 'ConvStepper(image="square", kernel="vertical edge", stride=1, padding=0, step=17)',
-    # chapters 07 and 08 pass the nets they trained; a cell of its own trains a small one like it
+    # chapters 07-09 pass the nets they trained; a cell of its own trains a small one like it
     "FeatureMapDemo": 'FeatureMapDemo.on_digits(image=2, layer="features.0")',
     "RecurrentStateDemo": ('RecurrentStateDemo.on_stdlib_corpus(text="Return the number of items in the list.", '
                            'step=11)'),
     "GAN2DDemo": 'GAN2DDemo(loss="non-saturating", lr_g=2e-3, lr_d=2e-3, steps=200)',
+    "AttentionDemo": ('AttentionDemo.on_stdlib_corpus(text="Return the number of items in the list.", '
+                      'layer=0, head="all")'),
 }
 
 

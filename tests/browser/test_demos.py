@@ -41,6 +41,8 @@ EXPECTED_STATE = {
     "FeatureMapDemo": {"image": 2, "layer": "features.0", "page": 0},
     "RecurrentStateDemo": {"text": "Return the number of items in the list.", "step": 11},
     "GAN2DDemo": {"loss": "non-saturating", "lr_g": 2e-3, "lr_d": 2e-3, "steps": 200},
+    "AttentionDemo": {"text": "Return the number of items in the list.", "layer": 0, "head": "all",
+                      "query": 38},
 }
 # ... and what the controls must show at first: label -> readout text or chosen option
 SHOWN = {
@@ -58,6 +60,8 @@ SHOWN = {
     "FeatureMapDemo": {"image": "2", "layer": "conv 1 (features.0): 6 maps 16×16", "page": "0"},
     "RecurrentStateDemo": {"text": "Return the number of items in the list.", "step": "11"},
     "GAN2DDemo": {"G loss": "non-saturating", "lr G": "0.002", "lr D": "0.002", "steps": "200"},
+    "AttentionDemo": {"text": "Return the number of items in the list.", "layer": "layer 1",
+                      "head": "all heads", "query": "38"},
 }
 # What to do, in order, at each screen size: (kind, label, [choice at screen 1, at screen 2]).
 # A slider is clicked at that fraction of its track (well away from where its handle is, or the
@@ -107,6 +111,12 @@ PLANS = {
     "GAN2DDemo": [("slider", "steps", [0.3, 0.6]), ("button", "step", None), ("play", None, None),
                   ("slider", "lr G", [0.9, 0.1]), ("slider", "lr D", [0.1, 0.9]),
                   ("select", "G loss", ["saturating", "saturating"]), ("button", "reset", None)],
+    # a new sentence (one with a character outside the vocabulary at the second size), then
+    # every layer, one head and back to all, and the query cursor
+    "AttentionDemo": [("text", "text", ["Sort the keys of the dict.", "Return the café's menu."]),
+                      ("select", "layer", ["layer 2", "layer 1"]), ("select", "head", ["head 3", "head 2"]),
+                      ("slider", "query", [0.3, 0.6]), ("select", "head", ["all heads", "all heads"]),
+                      ("slider", "query", [0.8, 0.1])],
 }
 
 MEASURE = """(demo) => {
