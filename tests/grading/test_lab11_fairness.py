@@ -140,6 +140,26 @@ RANGE_TEST_NO_BIAS_CORRECTION = RANGE_TEST_LOGSPACE.replace("value = ema / (1 - 
 RANGE_TEST_SUGGESTS_THE_MINIMUM = RANGE_TEST_LOGSPACE.replace(
     "lrs[smoothed.index(min(smoothed))] / 10", "lrs[smoothed.index(min(smoothed))]")
 
+SEARCH_BASE_TEN = '''def random_search(objective, space, trials, generator):
+    import math
+    for key, (lo, hi, kind) in space.items():
+        if lo >= hi or (kind == "log" and lo <= 0):
+            raise ValueError(f"bad range for {key}: {lo}..{hi} ({kind})")
+    trials_done = []
+    for _ in range(trials):
+        draw = {}
+        for key, (lo, hi, kind) in space.items():
+            u = float(torch.rand(1, generator=generator, dtype=torch.float64)[0])
+            draw[key] = 10 ** (math.log10(lo) + u * math.log10(hi / lo)) if kind == "log" else lo + (hi - lo) * u
+        trials_done.append((draw, objective(draw)))
+    best = min(trials_done, key=lambda pair: pair[1])      # min keeps the first of equals
+    return best[0], best[1], trials_done
+'''
+SEARCH_LINEAR_LR = SEARCH_BASE_TEN.replace(
+    "10 ** (math.log10(lo) + u * math.log10(hi / lo)) if kind == \"log\" else lo + (hi - lo) * u",
+    "lo + (hi - lo) * u")
+SEARCH_KEEPS_THE_HIGHEST = SEARCH_BASE_TEN.replace("best = min(", "best = max(")
+
 VARIANTS = [
     honest("accumulate-with-clip-grad-norm", accumulated_step=ACCUMULATE_WITH_CLIP_GRAD_NORM),
     wrong("accumulate-sums-the-means", "accumulated_step-tests", accumulated_step=ACCUMULATE_SUMS_THE_MEANS),
@@ -162,6 +182,9 @@ VARIANTS = [
     wrong("range-test-linear", "lr_range_test-tests", lr_range_test=RANGE_TEST_LINEAR),
     wrong("range-test-no-bias-correction", "lr_range_test-tests", lr_range_test=RANGE_TEST_NO_BIAS_CORRECTION),
     wrong("range-test-suggests-the-minimum", "lr_range_test-tests", lr_range_test=RANGE_TEST_SUGGESTS_THE_MINIMUM),
+    honest("search-base-ten-min", random_search=SEARCH_BASE_TEN),
+    wrong("search-linear-lr", "random_search-tests", random_search=SEARCH_LINEAR_LR),
+    wrong("search-keeps-the-highest", "random_search-tests", random_search=SEARCH_KEEPS_THE_HIGHEST),
 ]
 
 
