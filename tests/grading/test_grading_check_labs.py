@@ -33,6 +33,8 @@ PARTLY_WRONG = {
     "lab08-clips-each-gradient-on-its-own": ({"clip_grad_norm-tests"}, (16, 18)),
     "lab09-attention-without-sqrt-dk": ({"attention_forward-tests"}, (14, 18)),
     "lab10-penalty-at-the-real-points": ({"gradient_penalty-tests"}, (11, 15)),
+    "lab11-accumulation-sums-the-micro-batch-means": ({"accumulated_step-tests"}, (15, 19)),
+    "lab12-fgsm-steps-along-the-raw-gradient": ({"adversarial-tests"}, (14, 18)),
 }
 
 
