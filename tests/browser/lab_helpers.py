@@ -47,6 +47,7 @@ DEMO_CELLS = {
     "GAN2DDemo": 'GAN2DDemo(loss="non-saturating", lr_g=2e-3, lr_d=2e-3, steps=200)',
     "AttentionDemo": ('AttentionDemo.on_stdlib_corpus(text="Return the number of items in the list.", '
                       'layer=0, head="all")'),
+    "SaliencyDemo": 'SaliencyDemo.on_digits(image=2, method="Grad-CAM")',
 }
 
 

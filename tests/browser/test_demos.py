@@ -43,6 +43,7 @@ EXPECTED_STATE = {
     "GAN2DDemo": {"loss": "non-saturating", "lr_g": 2e-3, "lr_d": 2e-3, "steps": 200},
     "AttentionDemo": {"text": "Return the number of items in the list.", "layer": 0, "head": "all",
                       "query": 38},
+    "SaliencyDemo": {"image": 2, "method": "Grad-CAM", "target": "predicted"},
 }
 # ... and what the controls must show at first: label -> readout text or chosen option
 SHOWN = {
@@ -62,6 +63,7 @@ SHOWN = {
     "GAN2DDemo": {"G loss": "non-saturating", "lr G": "0.002", "lr D": "0.002", "steps": "200"},
     "AttentionDemo": {"text": "Return the number of items in the list.", "layer": "layer 1",
                       "head": "all heads", "query": "38"},
+    "SaliencyDemo": {"image": "2", "method": "Grad-CAM", "explain": "predicted"},
 }
 # What to do, in order, at each screen size: (kind, label, [choice at screen 1, at screen 2]).
 # A slider is clicked at that fraction of its track (well away from where its handle is, or the
@@ -117,6 +119,10 @@ PLANS = {
                       ("select", "layer", ["layer 2", "layer 1"]), ("select", "head", ["head 3", "head 2"]),
                       ("slider", "query", [0.3, 0.6]), ("select", "head", ["all heads", "all heads"]),
                       ("slider", "query", [0.8, 0.1])],
+    # every method on a new image, then a class other than the guess
+    "SaliencyDemo": [("slider", "image", [0.8, 0.3]), ("select", "method", ["saliency", "occlusion"]),
+                     ("select", "method", ["integrated gradients", "Grad-CAM"]),
+                     ("select", "explain", ["3", "7"])],
 }
 
 MEASURE = """(demo) => {
