@@ -52,6 +52,7 @@ def demos() -> dict[str, Callable[[], Any]]:
         "GAN2DDemo": lambda: viz.GAN2DDemo(loss="non-saturating", lr_g=2e-3, lr_d=2e-3, steps=200),
         "AttentionDemo": lambda: viz.AttentionDemo.on_stdlib_corpus(
             text="Return the number of items in the list.", layer=0, head="all"),
+        "SaliencyDemo": lambda: viz.SaliencyDemo.on_digits(image=2, method="Grad-CAM"),
     }
 
 
