@@ -22,10 +22,11 @@ from dlkit.grading.collect import Submission, collect_submissions
 from dlkit.grading.course import Course, SourceNotebook
 from dlkit.grading.feedback import write_feedback
 from dlkit.grading.gradebook import GradebookWriter
+from dlkit.grading.jobspec import NotebookJob
 from dlkit.grading.merge import blank_sources, plan_notebook
 from dlkit.grading.report import summary, write_csv
 from dlkit.grading.results import NotebookResult, SubmissionResult, TestOutcome
-from dlkit.grading.runner import GraderError, NotebookJob, Runner
+from dlkit.grading.runner import GraderError, Runner
 from dlkit.grading.sandbox import Limits
 from dlkit.grading.workdir import make_workdir, remove_workdir, stop_on_signals
 

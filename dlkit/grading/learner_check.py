@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from dlkit.grading.course import classify_cell
+from dlkit.grading.jobspec import NotebookJob
 from dlkit.grading.merge import Plan, PlannedCell
 from dlkit.grading.results import NotebookResult
-from dlkit.grading.runner import NotebookJob, Runner
+from dlkit.grading.runner import Runner
 from dlkit.grading.sandbox import Limits
 from dlkit.grading.workdir import stop_on_signals
 

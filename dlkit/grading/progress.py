@@ -24,7 +24,7 @@ from dlkit.grading.results import (
 from dlkit.grading.sandbox import SCRATCH
 
 if TYPE_CHECKING:
-    from dlkit.grading.runner import NotebookJob
+    from dlkit.grading.jobspec import NotebookJob
 
 CELL_OUTPUT_KEEP = 8 << 10  # output kept per cell for the feedback; the rest is counted only
 

@@ -21,11 +21,10 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from dlkit.grading.merge import Plan, solution_names
+from dlkit.grading.jobspec import NotebookJob, job_spec, notebook_env, zygote_env
 from dlkit.grading.progress import (
     ActiveNotebook,
     complete,
@@ -41,22 +40,11 @@ from dlkit.grading.sandbox import (
     Limits,
     descendant_count,
     detect_isolation,
-    python_executable_dir,
 )
 from dlkit.grading.workdir import make_workdir, remove_workdir
 
 ZYGOTE_START_TIMEOUT = 300.0
 KILL_GRACE = 10.0  # after SIGKILL, how long to wait for the pipes to close
-
-
-@dataclass
-class NotebookJob:
-    """One notebook to grade: its merged plan and the lab's extra files (chapter 00)."""
-
-    key: Hashable
-    notebook: str
-    plan: Plan
-    scratch_files: list[tuple[str, str]] = field(default_factory=list)
 
 
 class GraderError(RuntimeError):
@@ -129,17 +117,7 @@ class Runner:
 
     def _spawn(self) -> socket.socket:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(os.environ)
-        env.update(
-            PYTHONHASHSEED=str(self.seed),
-            OMP_NUM_THREADS="1",
-            MKL_NUM_THREADS="1",
-            OPENBLAS_NUM_THREADS="1",
-            MPLBACKEND="Agg",
-            PYTHONDONTWRITEBYTECODE="1",
-            IPYTHONDIR=os.path.join(self.workdir, "ipython"),
-            TQDM_DISABLE="",
-        )
+        env = zygote_env(self.seed, self.workdir)
         log = open(os.path.join(self.workdir, "zygote.log"), "wb")
         command = [
             sys.executable,
@@ -217,25 +195,6 @@ class Runner:
                     os.close(fd)
             selector.close()
 
-    def _env(self, scratch: str) -> dict[str, str]:
-        env = {
-            "PATH": f"{python_executable_dir()}:/usr/local/bin:/usr/bin:/bin",
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "MPLBACKEND": "Agg",
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "PYTHONHASHSEED": str(self.seed),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "DLKIT_SCRATCH": scratch,
-        }
-        for name in ("DLKIT_QUICK", "DLKIT_DEVICE"):
-            if name in os.environ:
-                env[name] = os.environ[name]
-        env.update(self.extra_env)
-        return env
-
     def _launch(
         self, job: NotebookJob, slot: int, selector: selectors.BaseSelector
     ) -> ActiveNotebook:
@@ -244,29 +203,8 @@ class Runner:
         if self.isolation == "none":
             scratch = os.path.join(self.workdir, f"scratch-{self._counter}")
             os.makedirs(scratch)
-        # test cells travel without their source: it reaches the tester with each "run"
-        # command, after the student process was forked, so no student memory ever held it
-        student_names = solution_names(job.plan)
-        cells = [
-            {
-                "role": c.role,
-                "source": "" if c.role == "test" else c.source,
-                "grade_id": c.grade_id,
-                "hidden_lines": [],
-                "student_names": sorted(student_names.get(i, ())),
-            }
-            for i, c in enumerate(job.plan.cells)
-        ]
-        spec = {
-            "isolation": self.isolation,
-            "slot": slot,
-            "limits": asdict(self.limits),
-            "scratch_files": job.scratch_files,
-            "env": self._env(scratch),
-            "seed": self.seed,
-            "cells": cells,
-            "trusted_dirs": [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))],
-        }
+        spec = job_spec(job, slot=slot, isolation=self.isolation, limits=self.limits,
+                        env=notebook_env(self.seed, scratch, self.extra_env), seed=self.seed)
         job_file = os.path.join(self.workdir, f"job-{self._counter}.json")
         with open(job_file, "w") as f:
             json.dump(spec, f)
