@@ -29,6 +29,7 @@ from dlkit.ref.nn._utils import (
     torch_default_bias,
     torch_default_weight,
 )
+from dlkit.ref.nn.depthwise import depthwise_conv2d
 from dlkit.ref.tensor import Tensor, as_tensor
 
 Array = np.ndarray
@@ -152,6 +153,8 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntOrPair = 1, padding
     n, _, h, w = x.shape
     ho = conv_output_size(h, kh, stride[0], padding[0], dilation[0])
     wo = conv_output_size(w, kw, stride[1], padding[1], dilation[1])
+    if group_in == 1:   # depthwise: a few long multiply-adds beat im2col and a matmul with K = kh·kw
+        return depthwise_conv2d(x, weight, bias, stride, padding, dilation, (ho, wo))
     g, og, rows = groups, out_channels // groups, group_in * kh * kw
 
     dtype = np.result_type(x.dtype, weight.data.dtype, *(() if bias is None else (bias.dtype,)))

@@ -1,0 +1,122 @@
+"""Depthwise convolution without im2col: a few long multiply-adds per kernel tap (chapter 07).
+
+In a depthwise convolution (``groups`` = input channels) output channel o = c·M + m sees input
+channel c alone, through its own kh×kw filter (M filters per channel: the channel multiplier).
+An output pixel is then only kh·kw products, far too few for im2col's matrix product to pay
+for copying every window. So turn the loop inside out: one pass per tap over the whole layer.
+
+Lay each channel's zero-padded images end to end, row after row, in one long vector xp_c (the
+padded width Wp and height Hp are rounded up to multiples of the strides s_w and s_h). Number
+the output pixels k = (image·Hp/s_h + row)·R + column, with R = s_h·Wp/s_w. Then tap (i, j) of
+output pixel k reads xp_c[s_w·k + i·d_h·Wp + j·d_w], so for a fixed tap the reads of all the
+pixels of all the images form one strided slice of xp_c, and
+
+    y_c,m = Σ_ij w[c·M + m, i, j] · xp_c[off_ij :: s_w]        off_ij = i·d_h·Wp + j·d_w
+
+kh·kw multiply-adds of long vectors. Some k are no real pixel (a column past the output width,
+a row past the output height): they read pixels of the next row or image and are dropped. The
+backward pass uses the same slices, with the output gradient g_c,m laid on the same grid of k
+(zeros on the dropped ones, so they contribute nothing):
+
+    ∂L/∂w[c·M + m, i, j] = ⟨g_c,m, xp_c[off_ij :: s_w]⟩          a dot product
+    ∂L/∂xp_c[off_ij :: s_w] += w[c·M + m, i, j] · g_c,m           the read, written back
+
+The channels go a few at a time (``_channel_chunks``) so that the vectors stay in cache.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from dlkit.ref.tensor import Tensor
+
+Array = np.ndarray
+
+_CHUNK_BYTES = 1 << 18
+
+
+def _round_up(size: int, multiple: int) -> int:
+    return -(-size // multiple) * multiple
+
+
+def _channel_chunks(channels: int, bytes_per_channel: int) -> Iterator[slice]:
+    """Channels in groups whose padded images take about 256 kB: each tap's pass over the
+    group's vectors then runs in cache instead of main memory."""
+    step = max(1, _CHUNK_BYTES // max(bytes_per_channel, 1))
+    for start in range(0, channels, step):
+        yield slice(start, min(start + step, channels))
+
+
+def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[int, int],
+                     padding: tuple[int, int], dilation: tuple[int, int],
+                     output_size: tuple[int, int]) -> Tensor:
+    """conv2d with groups = in_channels (chapter 07), for arguments ``conv2d`` has checked:
+    x (N, C, H, W), weight (C·M, 1, kh, kw), bias (C·M,) or None, output (N, C·M, Ho, Wo)."""
+    n, c, h, w = x.shape
+    out_channels, _, kh, kw = weight.shape
+    mult, (ho, wo) = out_channels // c, output_size
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    dtype = np.result_type(x.dtype, weight.dtype, *(() if bias is None else (bias.dtype,)))
+    hp, wp = _round_up(h + 2 * ph, sh), _round_up(w + 2 * pw, sw)
+    rows, row = hp // sh, sh * wp // sw                   # the grid of k of one image
+    length = (n - 1) * rows * row + (ho - 1) * row + wo   # k up to the last real pixel
+    offsets = [i * dh * wp + j * dw for i in range(kh) for j in range(kw)]
+    taps = weight.data.reshape(c, mult, kh * kw).astype(dtype, copy=False)
+
+    def tap(vectors: Array, t: int) -> Array:      # what tap t reads for every k: a view
+        return vectors[:, offsets[t]: offsets[t] + sw * (length - 1) + 1: sw]
+
+    def pixels(grid: Array) -> Array:              # the real output pixels of a grid, (C, N, Ho, Wo)
+        return grid.reshape(len(grid), n, rows, row)[:, :, :ho, :wo]
+
+    padded = np.zeros((c, n, hp, wp), dtype=dtype)       # kept for the backward pass
+    vectors = padded.reshape(c, n * hp * wp)
+    y = np.empty((n, c, mult, ho, wo), dtype=dtype)
+    chunks = list(_channel_chunks(c, vectors[0].nbytes))
+    for cs in chunks:
+        padded[cs, :, ph: ph + h, pw: pw + w] = x.data[:, cs].transpose(1, 0, 2, 3)
+        grid = np.empty((cs.stop - cs.start, n * rows * row), dtype=dtype)
+        acc, product = grid[:, :length], np.empty((cs.stop - cs.start, length), dtype=dtype)
+        for m in range(mult):
+            np.multiply(tap(vectors[cs], 0), taps[cs, m, 0, None], out=acc)
+            for t in range(1, kh * kw):
+                np.multiply(tap(vectors[cs], t), taps[cs, m, t, None], out=product)
+                acc += product
+            shift = 0 if bias is None else bias.data.reshape(c, mult)[cs, m, None, None]
+            np.add(pixels(grid).transpose(1, 0, 2, 3), shift, out=y[:, cs, m])
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    out = Tensor._result(y.reshape(n, out_channels, ho, wo), parents, "conv2d")
+    if not out.requires_grad:
+        return out
+
+    def _backward() -> None:
+        grad = out.grad.reshape(n, c, mult, ho, wo)
+        if bias is not None and bias.requires_grad:
+            bias._accumulate(grad.sum(axis=(0, 3, 4)).reshape(out_channels))
+        need_w, need_x = weight.requires_grad, x.requires_grad
+        grad_w = np.empty((c, mult, kh * kw), dtype=dtype) if need_w else None
+        grad_x = np.empty((n, c, h, w), dtype=dtype) if need_x else None
+        if not (need_w or need_x):
+            return
+        for cs in chunks:
+            grid = np.zeros((cs.stop - cs.start, n * rows * row), dtype=dtype)  # 0 off the pixels
+            g, product = grid[:, :length], np.empty((cs.stop - cs.start, length), dtype=dtype)
+            grad_vectors = np.zeros_like(vectors[cs]) if grad_x is not None else None
+            for m in range(mult):
+                pixels(grid)[...] = grad[:, cs, m].transpose(1, 0, 2, 3)
+                for t in range(kh * kw):
+                    if grad_w is not None:   # one dot product per channel: (1, K) @ (K, 1)
+                        grad_w[cs, m, t] = (g[:, None, :] @ tap(vectors[cs], t)[:, :, None])[:, 0, 0]
+                    if grad_vectors is not None:
+                        np.multiply(g, taps[cs, m, t, None], out=product)
+                        tap(grad_vectors, t)[...] += product
+            if grad_x is not None:
+                grad_padded = grad_vectors.reshape(-1, n, hp, wp)
+                grad_x[:, cs] = grad_padded[:, :, ph: ph + h, pw: pw + w].transpose(1, 0, 2, 3)
+        if grad_w is not None:
+            weight._accumulate(grad_w.reshape(weight.shape))
+        if grad_x is not None:
+            x._accumulate(grad_x)
+    out._backward = _backward
+    return out
