@@ -25,8 +25,6 @@ The channels go a few at a time (``_channel_chunks``) so that the vectors stay i
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 
 from dlkit.ref.tensor import Tensor
@@ -40,12 +38,11 @@ def _round_up(size: int, multiple: int) -> int:
     return -(-size // multiple) * multiple
 
 
-def _channel_chunks(channels: int, bytes_per_channel: int) -> Iterator[slice]:
+def _channel_chunks(channels: int, bytes_per_channel: int) -> list[slice]:
     """Channels in groups whose padded images take about 256 kB: each tap's pass over the
     group's vectors then runs in cache instead of main memory."""
     step = max(1, _CHUNK_BYTES // max(bytes_per_channel, 1))
-    for start in range(0, channels, step):
-        yield slice(start, min(start + step, channels))
+    return [slice(start, min(start + step, channels)) for start in range(0, channels, step)]
 
 
 def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[int, int],
@@ -73,18 +70,21 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tup
     padded = np.zeros((c, n, hp, wp), dtype=dtype)       # kept for the backward pass
     vectors = padded.reshape(c, n * hp * wp)
     y = np.empty((n, c, mult, ho, wo), dtype=dtype)
-    chunks = list(_channel_chunks(c, vectors[0].nbytes))
+    chunks = _channel_chunks(c, vectors[0].nbytes)
+    width = chunks[0].stop                                # channels in the largest chunk
+    grid, products = np.empty((2, width, n * rows * row), dtype=dtype)  # reused by each chunk
     for cs in chunks:
+        size = cs.stop - cs.start
         padded[cs, :, ph: ph + h, pw: pw + w] = x.data[:, cs].transpose(1, 0, 2, 3)
-        grid = np.empty((cs.stop - cs.start, n * rows * row), dtype=dtype)
-        acc, product = grid[:, :length], np.empty((cs.stop - cs.start, length), dtype=dtype)
+        acc, product = grid[:size, :length], products[:size, :length]
         for m in range(mult):
             np.multiply(tap(vectors[cs], 0), taps[cs, m, 0, None], out=acc)
             for t in range(1, kh * kw):
                 np.multiply(tap(vectors[cs], t), taps[cs, m, t, None], out=product)
                 acc += product
-            shift = 0 if bias is None else bias.data.reshape(c, mult)[cs, m, None, None]
-            np.add(pixels(grid).transpose(1, 0, 2, 3), shift, out=y[:, cs, m])
+            if bias is not None:
+                acc += bias.data.reshape(c, mult)[cs, m, None]
+            y[:, cs, m] = pixels(grid[:size]).transpose(1, 0, 2, 3)
     parents = (x, weight) if bias is None else (x, weight, bias)
     out = Tensor._result(y.reshape(n, out_channels, ho, wo), parents, "conv2d")
     if not out.requires_grad:
@@ -92,28 +92,32 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tup
 
     def _backward() -> None:
         grad = out.grad.reshape(n, c, mult, ho, wo)
-        if bias is not None and bias.requires_grad:
-            bias._accumulate(grad.sum(axis=(0, 3, 4)).reshape(out_channels))
-        need_w, need_x = weight.requires_grad, x.requires_grad
-        grad_w = np.empty((c, mult, kh * kw), dtype=dtype) if need_w else None
-        grad_x = np.empty((n, c, h, w), dtype=dtype) if need_x else None
-        if not (need_w or need_x):
-            return
+        need_b = bias is not None and bias.requires_grad
+        grad_b = np.empty((c, mult), dtype=dtype) if need_b else None
+        grad_w = np.empty((c, mult, kh * kw), dtype=dtype) if weight.requires_grad else None
+        grad_x = np.empty((n, c, h, w), dtype=dtype) if x.requires_grad else None
+        grid = np.zeros((width, n * rows * row), dtype=dtype)   # stays 0 off the pixels
+        products = np.empty((width, length), dtype=dtype)
+        grad_vectors = np.empty((width, n * hp * wp), dtype=dtype)
         for cs in chunks:
-            grid = np.zeros((cs.stop - cs.start, n * rows * row), dtype=dtype)  # 0 off the pixels
-            g, product = grid[:, :length], np.empty((cs.stop - cs.start, length), dtype=dtype)
-            grad_vectors = np.zeros_like(vectors[cs]) if grad_x is not None else None
+            size = cs.stop - cs.start
+            g, product, grad_xp = grid[:size, :length], products[:size], grad_vectors[:size]
+            grad_xp.fill(0)
             for m in range(mult):
-                pixels(grid)[...] = grad[:, cs, m].transpose(1, 0, 2, 3)
+                pixels(grid[:size])[...] = grad[:, cs, m].transpose(1, 0, 2, 3)
+                if grad_b is not None:
+                    grad_b[cs, m] = g.sum(axis=1)
                 for t in range(kh * kw):
                     if grad_w is not None:   # one dot product per channel: (1, K) @ (K, 1)
                         grad_w[cs, m, t] = (g[:, None, :] @ tap(vectors[cs], t)[:, :, None])[:, 0, 0]
-                    if grad_vectors is not None:
+                    if grad_x is not None:
                         np.multiply(g, taps[cs, m, t, None], out=product)
-                        tap(grad_vectors, t)[...] += product
+                        tap(grad_xp, t)[...] += product
             if grad_x is not None:
-                grad_padded = grad_vectors.reshape(-1, n, hp, wp)
+                grad_padded = grad_xp.reshape(size, n, hp, wp)
                 grad_x[:, cs] = grad_padded[:, :, ph: ph + h, pw: pw + w].transpose(1, 0, 2, 3)
+        if grad_b is not None:
+            bias._accumulate(grad_b.reshape(out_channels))
         if grad_w is not None:
             weight._accumulate(grad_w.reshape(weight.shape))
         if grad_x is not None:
