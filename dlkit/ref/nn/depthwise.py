@@ -55,7 +55,9 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tup
     mult, (ho, wo) = out_channels // c, output_size
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     dtype = np.result_type(x.dtype, weight.dtype, *(() if bias is None else (bias.dtype,)))
-    hp, wp = _round_up(h + 2 * ph, sh), _round_up(w + 2 * pw, sw)
+    # neighbours share their zero border: the ph rows under an image are the rows above the
+    # next one, and a row that runs over the right edge goes on into the pw zeros on the left
+    hp, wp = max(_round_up(h + ph, sh), ho * sh), max(_round_up(w + pw, sw), wo * sw)
     rows, row = hp // sh, sh * wp // sw                   # the grid of k of one image
     length = (n - 1) * rows * row + (ho - 1) * row + wo   # k up to the last real pixel
     offsets = [i * dh * wp + j * dw for i in range(kh) for j in range(kw)]
@@ -67,8 +69,8 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tup
     def pixels(grid: Array) -> Array:              # the real output pixels of a grid, (C, N, Ho, Wo)
         return grid.reshape(len(grid), n, rows, row)[:, :, :ho, :wo]
 
-    padded = np.zeros((c, n, hp, wp), dtype=dtype)       # kept for the backward pass
-    vectors = padded.reshape(c, n * hp * wp)
+    vectors = np.zeros((c, (n * hp + ph + 1) * wp), dtype=dtype)  # kept for the backward pass
+    padded = vectors[:, :n * hp * wp].reshape(c, n, hp, wp)        # the same memory, by image
     y = np.empty((n, c, mult, ho, wo), dtype=dtype)
     chunks = _channel_chunks(c, vectors[0].nbytes)
     width = chunks[0].stop                                # channels in the largest chunk
@@ -98,7 +100,7 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tup
         grad_x = np.empty((n, c, h, w), dtype=dtype) if x.requires_grad else None
         grid = np.zeros((width, n * rows * row), dtype=dtype)   # stays 0 off the pixels
         products = np.empty((width, length), dtype=dtype)
-        grad_vectors = np.empty((width, n * hp * wp), dtype=dtype)
+        grad_vectors = np.empty((width, vectors.shape[1]), dtype=dtype)
         for cs in chunks:
             size = cs.stop - cs.start
             g, product, grad_xp = grid[:size, :length], products[:size], grad_vectors[:size]
@@ -114,7 +116,7 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tup
                         np.multiply(g, taps[cs, m, t, None], out=product)
                         tap(grad_xp, t)[...] += product
             if grad_x is not None:
-                grad_padded = grad_xp.reshape(size, n, hp, wp)
+                grad_padded = grad_xp[:, :n * hp * wp].reshape(size, n, hp, wp)
                 grad_x[:, cs] = grad_padded[:, :, ph: ph + h, pw: pw + w].transpose(1, 0, 2, 3)
         if grad_b is not None:
             bias._accumulate(grad_b.reshape(out_channels))
