@@ -18,6 +18,14 @@ from dlkit.ref.nn import conv as conv_module
 from dlkit.ref.nn import depthwise as depthwise_module
 from dlkit.ref.tensor import Tensor
 
+
+@pytest.fixture(autouse=True)
+def taps_on_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tap path even for the small shapes these tests use (conv2d sends small batches of
+    small images through im2col, which test_ref_nn_conv_groups.py checks)."""
+    monkeypatch.setattr(depthwise_module, "MIN_VECTOR", 0)
+
+
 GRID = list(itertools.product([1, 2, (2, 1)], [0, 1], [1, 2, (1, 2)], [1, 2]))
 
 
@@ -64,6 +72,23 @@ def test_depthwise_never_builds_im2col_columns(monkeypatch: pytest.MonkeyPatch) 
     for stride in (1, 2):
         check_layer(lambda *a, s=stride: conv2d(*a, stride=s, padding=1, groups=4),
                     lambda *a, s=stride: TF.conv2d(*a, stride=s, padding=1, groups=4), x, w, b)
+
+
+def test_depthwise_takes_the_tap_path_when_each_channel_has_enough_pixels(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(depthwise_module, "MIN_VECTOR", 3000)
+    calls = []
+
+    def spy(*args: object) -> Tensor:
+        calls.append(args[0].shape)
+        return depthwise_module.depthwise_conv2d(*args)
+    monkeypatch.setattr(conv_module, "depthwise_conv2d", spy)
+    rng = np.random.default_rng(5)
+    weight = rng.normal(size=(3, 1, 3, 3))
+    for n, size in ((1, 8), (16, 13), (1, 16)):       # 1·9·9, 16·14·14 = 3136, 1·17·17 pixels
+        conv2d(rng.normal(size=(n, 3, size, size)), weight, padding=1, groups=3)
+    conv2d(rng.normal(size=(16, 3, 13, 13)), rng.normal(size=(3, 3, 3, 3)), padding=1)  # not depthwise
+    assert calls == [(16, 3, 13, 13)]
 
 
 def test_depthwise_gradcheck_with_stride_dilation_and_two_filters_per_channel() -> None:
