@@ -9,9 +9,10 @@ Lay each channel's zero-padded images end to end, row after row, in one long vec
 Neighbours share their zero border: the p_h rows of zeros under an image are the ones above
 the next image, and the p_w zeros right of a row are the ones left of the next row, so an image
 takes Hp ≥ H + p_h rows of Wp ≥ W + p_w numbers (rounded up to multiples of the strides s_h and
-s_w), and p_h more rows of zeros close the vector. Number the output pixels k = (image·Hp/s_h + row)·R + column, with R = s_h·Wp/s_w. Then tap (i, j) of
-output pixel k reads xp_c[s_w·k + i·d_h·Wp + j·d_w], so for a fixed tap the reads of all the
-pixels of all the images form one strided slice of xp_c, and
+s_w), and p_h more rows of zeros close the vector. Number the output pixels
+k = (image·Hp/s_h + row)·R + column, with R = s_h·Wp/s_w. Then tap (i, j) of output pixel k
+reads xp_c[s_w·k + i·d_h·Wp + j·d_w], so for a fixed tap the reads of all the pixels of all
+the images form one strided slice of xp_c, and
 
     y_c,m = Σ_ij w[c·M + m, i, j] · xp_c[off_ij :: s_w]        off_ij = i·d_h·Wp + j·d_w
 
