@@ -113,11 +113,10 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tup
         grad_x = np.empty((n, c, h, w), dtype=dtype) if x.requires_grad else None
         grid = np.zeros((width, n * rows * row), dtype=dtype)   # stays 0 off the pixels
         products = np.empty((width, length), dtype=dtype)
-        grad_vectors = np.empty((width, vectors.shape[1]), dtype=dtype)
         for cs in chunks:
             size = cs.stop - cs.start
-            g, product, grad_xp = grid[:size, :length], products[:size], grad_vectors[:size]
-            grad_xp.fill(0)
+            g, product = grid[:size, :length], products[:size]
+            grad_xp = None if grad_x is None else np.zeros((size, vectors.shape[1]), dtype=dtype)
             for m in range(mult):
                 pixels(grid[:size])[...] = grad[:, cs, m].transpose(1, 0, 2, 3)
                 if grad_b is not None:
@@ -125,10 +124,10 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tup
                 for t in range(kh * kw):
                     if grad_w is not None:   # one dot product per channel: (1, K) @ (K, 1)
                         grad_w[cs, m, t] = (g[:, None, :] @ tap(vectors[cs], t)[:, :, None])[:, 0, 0]
-                    if grad_x is not None:
+                    if grad_xp is not None:
                         np.multiply(g, taps[cs, m, t, None], out=product)
                         tap(grad_xp, t)[...] += product
-            if grad_x is not None:
+            if grad_x is not None and grad_xp is not None:
                 grad_padded = grad_xp[:, :n * hp * wp].reshape(size, n, hp, wp)
                 grad_x[:, cs] = grad_padded[:, :, ph: ph + h, pw: pw + w].transpose(1, 0, 2, 3)
         if grad_b is not None:
