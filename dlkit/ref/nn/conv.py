@@ -29,6 +29,7 @@ from dlkit.ref.nn._utils import (
     torch_default_bias,
     torch_default_weight,
 )
+from dlkit.ref.nn.depthwise import depthwise_conv2d, taps_pay_off
 from dlkit.ref.tensor import Tensor, as_tensor
 
 Array = np.ndarray
@@ -127,6 +128,7 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntOrPair = 1, padding
     followed by a 1×1 convolution it is the depthwise-separable convolution of MobileNet.
     In im2col terms the rows of the columns come in channel order, so group g's rows are one
     contiguous block and the layer is one batched matmul over (image, group): no loop over groups.
+    A depthwise layer on enough pixels skips im2col: see ``dlkit.ref.nn.depthwise``.
 
     The backward pass has the same shape as the forward one (see ``_backward``). The batch goes
     through im2col a few images at a time (``_image_chunks``): the same matmul per image as one
@@ -152,6 +154,9 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntOrPair = 1, padding
     n, _, h, w = x.shape
     ho = conv_output_size(h, kh, stride[0], padding[0], dilation[0])
     wo = conv_output_size(w, kw, stride[1], padding[1], dilation[1])
+    if group_in == 1 and taps_pay_off(n, h, w, padding):
+        # depthwise: kh·kw long multiply-adds instead of im2col's copies and a matmul with K = kh·kw
+        return depthwise_conv2d(x, weight, bias, stride, padding, dilation, (ho, wo))
     g, og, rows = groups, out_channels // groups, group_in * kh * kw
 
     dtype = np.result_type(x.dtype, weight.data.dtype, *(() if bias is None else (bias.dtype,)))
