@@ -1,5 +1,5 @@
 """The training results chapter 08 asserts hold over 5 seeds, with the notebook's quick-mode
-settings (course/08-recurrent-networks-and-text.ipynb, sections 8, 14 and 17)."""
+settings (course/08-recurrent-networks-and-text.ipynb, sections 8, 14, 17 and 19)."""
 import numpy as np
 import pytest
 import torch
@@ -92,3 +92,22 @@ def test_seq2seq_with_teacher_forcing_learns_to_reverse(seed):
     decoded = model.greedy_decode(torch.tensor(val.X), length)
     accuracy = float((decoded == torch.tensor(val.y)).float().mean())
     assert accuracy > 0.85, (seed, accuracy)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_shipped_reviews_are_learnable_by_tfidf_and_logistic_regression(seed):
+    """Section 19 asserts 5-fold accuracy above 0.62 (sentiment) and 0.45 (topic, 4 classes)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from threadpoolctl import threadpool_limits
+
+    from dlkit.data import load_reviews
+
+    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+    with threadpool_limits(1):
+        accuracy = {task: cross_val_score(make_pipeline(TfidfVectorizer(), LogisticRegression(C=10, max_iter=2000)),
+                                          load_reviews(task).X, load_reviews(task).y, cv=folds).mean()
+                    for task in ("sentiment", "topic")}
+    assert accuracy["sentiment"] > 0.62 and accuracy["topic"] > 0.45, (seed, accuracy)

@@ -3,8 +3,8 @@
 Offline, shipped or generated: :func:`load_digits`, the 2-D toy sets (:func:`make_moons`,
 :func:`make_circles`, :func:`make_spirals`, :func:`make_ring_gaussians`, :func:`make_blobs`,
 :func:`make_xor`), :func:`make_shapes` images, sequence tasks (:func:`make_sine`,
-:func:`make_copy`, :func:`make_reverse`, :func:`make_addition`), a graph (:func:`make_sbm_graph`) and a text corpus
-(:func:`load_stdlib_corpus`) with tokenizers.
+:func:`make_copy`, :func:`make_reverse`, :func:`make_addition`), a graph (:func:`make_sbm_graph`) a text corpus
+(:func:`load_stdlib_corpus`) with tokenizers, and labelled review sentences (:func:`load_reviews`).
 
 Downloaded once into a cache and verified: :func:`load_mnist`, :func:`load_fashion_mnist`,
 :func:`load_cifar10`. Offline they raise :class:`DatasetUnavailable` naming the offline
@@ -19,6 +19,7 @@ from dlkit.data.digits import load_digits
 from dlkit.data.download import ChecksumMismatch, DatasetUnavailable, RemoteFile, dataset_dir, fetch
 from dlkit.data.graphs import make_sbm_graph
 from dlkit.data.mnist import load_fashion_mnist, load_mnist, read_idx, read_idx_pair
+from dlkit.data.reviews import load_reviews
 from dlkit.data.scenes import make_shape_scenes
 from dlkit.data.sequences import make_addition, make_copy, make_reverse, make_sine, shift_right
 from dlkit.data.shapes import make_shapes, mask_to_box
@@ -55,6 +56,7 @@ __all__ = [
     "load_digits",
     "load_fashion_mnist",
     "load_mnist",
+    "load_reviews",
     "load_stdlib_corpus",
     "make_addition",
     "make_blobs",
