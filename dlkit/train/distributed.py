@@ -172,8 +172,15 @@ def save_on_main(path: str | os.PathLike[str], state: dict[str, Any],
         dist.barrier()
 
 
-def cleanup_distributed() -> None:
+def cleanup_distributed(*, finished: bool = False) -> None:
     """Leave the process group (call it in a ``finally``: a rank that dies without it can leave
-    the others waiting in a collective until the timeout)."""
+    the others waiting in a collective until the timeout).
+
+    ``finished=True`` on the normal way out: the ranks first meet at a barrier, so none tears
+    down its connections while another still has a collective or a write in flight (a gloo
+    rank shutting down under a busy peer can abort the process, rarely, at exit). Never on the
+    error path, where the peer may never arrive."""
     if dist.is_available() and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()

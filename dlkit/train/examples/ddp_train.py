@@ -65,6 +65,7 @@ def make_model() -> nn.Module:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     context = init_distributed(args.device)
+    model, finished = None, False
     try:
         digits = load_digits()
         X = torch.from_numpy(digits.X[: args.samples])
@@ -113,8 +114,10 @@ def main(argv: list[str] | None = None) -> None:
             args.out.mkdir(parents=True, exist_ok=True)
             torch.save({k: v.cpu() for k, v in weights.items()},
                        args.out / f"weights-rank{context.rank}.pt")
+        finished = True
     finally:
-        cleanup_distributed()
+        del model                                # DDP's reducer holds the group: release it first
+        cleanup_distributed(finished=finished)
 
 
 if __name__ == "__main__":
