@@ -1,0 +1,6 @@
+"""Deep learning in the world, the library of chapter 13: small, tested versions of the
+methods behind speech, games, generative AI, recommenders, science, medicine and finance.
+
+Import a module directly (``from dlkit.apps.<module> import ...``); each file is one
+application and names the section of chapter 13 that teaches it.
+"""
