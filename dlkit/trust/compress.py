@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 from collections.abc import Iterable
 
 import torch
@@ -144,10 +143,11 @@ def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
     """A copy of ``model`` whose ``Linear`` layers run in int8 (``torch.ao`` dynamic quantization:
     weights quantized once, activations at each call from their observed range) (chapter 12).
     CPU only; the original model is left as it is."""
-    with warnings.catch_warnings():
-        # torch 2.10+ marks torch.ao.quantization deprecated in favour of the separate torchao
-        # package; the eager API still works and is what the chapter shows
-        warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.ao.quantization")
+    # torch 2.10+ marks torch.ao.quantization deprecated in favour of the separate torchao
+    # package; the eager API still works and is what the chapter shows (see dlkit.trust.static_quant)
+    from dlkit.trust.static_quant import ao_quietly
+
+    with ao_quietly():
         from torch.ao.quantization import quantize_dynamic
 
         return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=False)
