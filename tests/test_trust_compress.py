@@ -149,19 +149,23 @@ def test_an_int8_linear_is_a_quarter_of_the_weight_bytes_and_within_its_error_bo
         small(x[:, :31])
 
 
-def train_digits_mlp(seed: int):
-    dlkit.seed(seed)
-    train, _, test = load_digits().split(val=0.1, test=0.2, seed=seed)
-    X, y = torch.from_numpy(train.X), torch.from_numpy(train.y)
-    model = MLP(64, [256, 256], 10)
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+def train_on_digits(model: nn.Module, X: torch.Tensor, y: torch.Tensor, seed: int, epochs: int, lr: float) -> nn.Module:
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
-    for _ in range(20):
+    for _ in range(epochs):
         for batch in torch.randperm(len(X), generator=order).split(64):
             optimizer.zero_grad()
             nn.functional.cross_entropy(model(X[batch]), y[batch]).backward()
             optimizer.step()
-    return model.eval(), torch.from_numpy(test.X), torch.from_numpy(test.y)
+    return model.eval()
+
+
+def train_digits_mlp(seed: int):
+    dlkit.seed(seed)
+    train, _, test = load_digits().split(val=0.1, test=0.2, seed=seed)
+    X, y = torch.from_numpy(train.X), torch.from_numpy(train.y)
+    model = train_on_digits(MLP(64, [256, 256], 10), X, y, seed, epochs=20, lr=2e-3)
+    return model, torch.from_numpy(test.X), torch.from_numpy(test.y)
 
 
 @pytest.mark.numerics
@@ -192,14 +196,8 @@ def train_digits_cnn(seed: int):
     model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(32 * 2 * 2, 10))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    order = torch.Generator().manual_seed(seed)
-    for _ in range(10):
-        for batch in torch.randperm(len(X), generator=order).split(64):
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(X[batch]), y[batch]).backward()
-            optimizer.step()
-    return model.eval(), X, torch.from_numpy(test.X), torch.from_numpy(test.y)
+    model = train_on_digits(model, X, y, seed, epochs=10, lr=3e-3)
+    return model, X, torch.from_numpy(test.X), torch.from_numpy(test.y)
 
 
 @pytest.mark.numerics
