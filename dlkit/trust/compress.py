@@ -8,7 +8,8 @@
   ``scale/2``. Symmetric (zero_point 0, int8) suits weights centred on 0; affine (uint8) uses the
   whole range of skewed values such as activations after ReLU. A ``Linear`` layer keeps int8
   weights, one scale per output row; ``torch.ao``'s dynamic quantization does this for a whole
-  model and also quantizes the activations on the fly.
+  model and also quantizes the activations on the fly (static quantization, with calibrated
+  activation ranges, is in :mod:`dlkit.trust.static_quant`).
 - pruning: zero the weights of smallest magnitude (unstructured), or whole rows/channels of
   smallest norm (structured; only structured pruning makes dense hardware faster). The masks
   equal ``torch.nn.utils.prune``'s, and :func:`prune_with_mask` installs them the way it does.

@@ -46,7 +46,8 @@ OBSERVERS = ("histogram", "minmax")
 
 @contextmanager
 def ao_quietly() -> Iterator[None]:
-    """Hide torch.ao's two deprecation messages, and only those (see the module docstring)."""
+    """Hide torch.ao's two deprecation messages, and only those (chapter 12; see the module
+    docstring for why the chapter still uses the eager API)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning, message="torch.ao.quantization is deprecated")
         warnings.filterwarnings("ignore", category=UserWarning,
@@ -55,7 +56,8 @@ def ao_quietly() -> Iterator[None]:
 
 
 def default_backend() -> str:
-    """The int8 engine to use here: ``x86`` (fbgemm + oneDNN) on Intel/AMD, else ``qnnpack`` (ARM)."""
+    """The int8 engine to use here (chapter 12): ``x86`` (fbgemm + oneDNN) on Intel/AMD, else
+    ``qnnpack`` (ARM)."""
     engines = torch.backends.quantized.supported_engines
     for engine in ("x86", "fbgemm", "qnnpack"):
         if engine in engines:
@@ -89,7 +91,8 @@ def static_qconfig(backend: str, observer: str = "histogram") -> torch.ao.quanti
 
 def fusable_groups(model: nn.Module) -> list[list[str]]:
     """Names of runs of consecutive children of each ``nn.Sequential`` that fuse into one int8
-    module (``Conv+BN+ReLU``, ``Conv+ReLU``, ``Linear+ReLU``...), longest pattern first. Modules
+    module (``Conv+BN+ReLU``, ``Conv+ReLU``, ``Linear+ReLU``...), longest pattern first
+    (chapter 12). Modules
     called from a hand-written ``forward`` cannot be fused without reading the code: they stay
     separate, which costs an extra rounding, not correctness."""
     groups: list[list[str]] = []
@@ -188,6 +191,7 @@ def quantize_static_int8(model: nn.Module, calibration_batches: Iterable[torch.T
 
 
 def int8_layers(model: nn.Module) -> list[str]:
-    """Names of the modules of ``model`` that compute in int8 (torch.ao's quantized modules)."""
+    """Names of the modules of ``model`` that compute in int8 (torch.ao's quantized modules,
+    chapter 12)."""
     return [name for name, module in model.named_modules()
             if type(module).__module__.startswith("torch.ao.nn.quantized") and not module._modules]
