@@ -4,6 +4,7 @@
 ``privacy``: per-sample gradients, clipping and noise (DP-SGD from scratch), privacy accounting.
 ``interpret``: saliency, Grad-CAM, occlusion and integrated gradients (each equal to Captum's).
 ``compress``: distillation loss, int8 quantization (by hand, an int8 Linear, torch.ao dynamic), pruning.
+``static_quant``: post-training static int8 quantization (fuse, observe, calibrate, convert).
 """
 from dlkit.trust.adversarial import adversarial_training_step, fgsm, pgd, project_linf, robust_accuracy
 from dlkit.trust.compress import (
@@ -35,6 +36,7 @@ from dlkit.trust.privacy import (
     privacy_spent,
     private_gradient,
 )
+from dlkit.trust.static_quant import int8_layers, quantize_static_int8, static_qconfig
 
 __all__ = [
     "adversarial_training_step", "fgsm", "pgd", "project_linf", "robust_accuracy",
@@ -42,5 +44,6 @@ __all__ = [
     "privacy_spent", "private_gradient",
     "Int8Linear", "dequantize", "distillation_loss", "magnitude_mask", "prune_with_mask", "quantize",
     "quantize_dynamic_int8", "serialized_size", "sparsity", "structured_mask",
+    "int8_layers", "quantize_static_int8", "static_qconfig",
     "completeness_gap", "grad_cam", "integrated_gradients", "integration_points", "occlusion", "saliency",
 ]

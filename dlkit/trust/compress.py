@@ -8,7 +8,8 @@
   ``scale/2``. Symmetric (zero_point 0, int8) suits weights centred on 0; affine (uint8) uses the
   whole range of skewed values such as activations after ReLU. A ``Linear`` layer keeps int8
   weights, one scale per output row; ``torch.ao``'s dynamic quantization does this for a whole
-  model and also quantizes the activations on the fly.
+  model and also quantizes the activations on the fly (static quantization, with calibrated
+  activation ranges, is in :mod:`dlkit.trust.static_quant`).
 - pruning: zero the weights of smallest magnitude (unstructured), or whole rows/channels of
   smallest norm (structured; only structured pruning makes dense hardware faster). The masks
   equal ``torch.nn.utils.prune``'s, and :func:`prune_with_mask` installs them the way it does.
@@ -16,7 +17,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 from collections.abc import Iterable
 
 import torch
@@ -144,10 +144,11 @@ def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
     """A copy of ``model`` whose ``Linear`` layers run in int8 (``torch.ao`` dynamic quantization:
     weights quantized once, activations at each call from their observed range) (chapter 12).
     CPU only; the original model is left as it is."""
-    with warnings.catch_warnings():
-        # torch 2.10+ marks torch.ao.quantization deprecated in favour of the separate torchao
-        # package; the eager API still works and is what the chapter shows
-        warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.ao.quantization")
+    # torch 2.10+ marks torch.ao.quantization deprecated in favour of the separate torchao
+    # package; the eager API still works and is what the chapter shows (see dlkit.trust.static_quant)
+    from dlkit.trust.static_quant import ao_quietly
+
+    with ao_quietly():
         from torch.ao.quantization import quantize_dynamic
 
         return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=False)
