@@ -42,3 +42,12 @@ def test_prices_are_a_random_walk_of_the_given_volatility():
     assert abs(np.corrcoef(returns[:-1], returns[1:])[0, 1]) < 0.05   # no memory
     with pytest.raises(ValueError, match="start"):
         make_random_walk_prices(start=-1.0)
+
+
+def test_breast_cancer_codes_malignant_as_positive():
+    from dlkit.data import load_breast_cancer
+
+    tumours = load_breast_cancer()
+    assert tumours.X.shape == (569, 30) and len(tumours.meta["features"]) == 30
+    assert int(tumours.y.sum()) == 212, "212 of the 569 tumours are malignant"
+    assert tumours.classes == ["benign", "malignant"]
