@@ -10,6 +10,7 @@ Parts III–IV (recommenders, science, medicine, finance):
 - ``ranking``: recall@k and NDCG@k for top-k recommendation lists
 - ``two_tower``: two-tower retrieval trained on implicit feedback with in-batch negatives and
   the logQ correction
+- ``feedback``: a popularity recommender's feedback loop, with and without exploration
 - ``surrogate``: a projectile simulator with drag, and inverse design through a neural surrogate
 - ``diagnosis``: sensitivity, specificity, the threshold for a required sensitivity, calibration
 - ``credit``: scorecard points and reason codes from a logistic regression
