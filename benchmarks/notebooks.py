@@ -3,8 +3,8 @@
 Executes every notebook in course/ and solutions/ top to bottom on a fresh kernel with
 ``DLKIT_QUICK=1`` (as CI does) and prints ``NOTEBOOK: SECONDS`` per notebook, then
 ``total: SECONDS``. Goals on 2 cores: a part-1 notebook (chapters 00-06) under 20 s and a
-part-2 one (07-12) under 30 s; part 1 under 2 minutes; the whole course, lessons and labs
-00-12, under 4 minutes. The peer it is compared with is the goal itself; nothing is asserted.
+part-2 one (07-13) under 30 s; part 1 under 2 minutes; the whole course, lessons and labs
+00-13, under 4 minutes. The peer it is compared with is the goal itself; nothing is asserted.
 
     .venv/bin/python benchmarks/notebooks.py [NOTEBOOK ...]
 """

@@ -21,7 +21,7 @@ LABS = sorted((ROOT / "solutions").glob("lab*/*.ipynb"))
 # shared between chapters, so no single lesson owns them
 OWNED = {"00": ["1"], "01": ["2"], "02": ["3", "4"], "03": ["5"], "04": ["6"], "05": ["7", "9"],
          "06": ["8"], "07": ["10"], "08": ["11"], "09": ["12", "14"], "10": ["13"], "11": ["16", "18"],
-         "12": ["19", "20", "21"]}
+         "12": ["19", "20", "21"], "13": ["22"]}
 FIGURE_CALLS = re.compile(r"plt\.show\(\)|\.show\(\)|display\(|dlkit\.viz\.\w+\(|\bviz\.\w+\(")
 
 
