@@ -38,12 +38,16 @@ class NoiseSchedule:
         return cls(torch.linspace(beta_start, beta_end, steps, dtype=torch.float64).float())
 
     @classmethod
-    def cosine(cls, steps: int, s: float = 0.008) -> NoiseSchedule:
+    def cosine(cls, steps: int, s: float = 0.008, max_beta: float = 0.5) -> NoiseSchedule:
         """Nichol & Dhariwal's schedule: ``abar(t) = cos^2(((t/T + s) / (1 + s)) pi / 2)``, which
-        destroys the signal evenly over the steps; betas capped at 0.999."""
+        destroys the signal evenly over the steps.
+
+        The last beta is 1 by the formula; the paper caps betas at 0.999. With few steps the first
+        reverse step then divides by ``sqrt(1 - 0.999)``, blowing the model's error up 30-fold, so
+        the default cap is 0.5 (``abar_T`` stays ~1e-4: still pure noise)."""
         t = torch.arange(steps + 1, dtype=torch.float64) / steps
         f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
-        return cls((1 - f[1:] / f[:-1]).clamp(max=0.999).float())
+        return cls((1 - f[1:] / f[:-1]).clamp(max=max_beta).float())
 
 
 def q_sample(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
@@ -90,18 +94,19 @@ def ddpm_sample(model: nn.Module, n: int, dim: int, schedule: NoiseSchedule,
     """Ancestral sampling from ``x_T ~ N(0, I)`` (chapter 13):
 
     ``x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps_theta(x_t, t)) / sqrt(alpha_t) + sigma_t z``,
-    ``sigma_t^2 = beta_t``, no noise at the last step. With ``keep`` > 0 also returns that many
-    snapshots of the chain (evenly spaced, from noise to samples).
+    ``sigma_t^2 = beta_t``, no noise at the last step. With ``keep`` > 0 also returns the chain:
+    ``x_T`` and the state after every ``T // keep`` reverse steps, the samples last.
     """
     x = torch.randn((n, dim), generator=generator)
     snapshots = [x]
+    interval = max(1, schedule.steps // keep) if keep else 0
     for t in reversed(range(schedule.steps)):
         steps = torch.full((n,), t, dtype=torch.long)
         beta, alpha, abar = schedule.betas[t], schedule.alphas[t], schedule.alpha_bars[t]
         x = (x - beta / (1 - abar).sqrt() * model(x, steps)) / alpha.sqrt()
         if t > 0:
             x = x + beta.sqrt() * torch.randn((n, dim), generator=generator)
-        if keep and t % max(1, schedule.steps // keep) == 0:
+        if keep and ((schedule.steps - t) % interval == 0 or t == 0):
             snapshots.append(x)
     return (x, snapshots) if keep else x
 
