@@ -20,6 +20,8 @@ from dlkit.apps.style import content_loss, gram_matrix, style_loss
 from dlkit.data import make_moons
 from dlkit.runtime import torch_threads
 
+pytestmark = pytest.mark.numerics
+
 
 def test_schedules():
     linear = NoiseSchedule.linear(1000)
