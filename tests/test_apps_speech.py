@@ -1,7 +1,8 @@
 """dlkit.apps speech (chapter 13): the numpy STFT, its inverse and spectrograms against torch's,
 the mel filterbank's shape, the synthetic keywords (deterministic, balanced, bad input refused),
 CTC collapse and greedy decoding on hand cases and as a property, the brute-force CTC loss
-against torch.nn.CTCLoss, and Griffin-Lim's spectral convergence falling."""
+against torch.nn.CTCLoss, Griffin-Lim's spectral convergence falling, and the word error rate
+against hand cases and a textbook Levenshtein table."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,6 +16,7 @@ from dlkit.apps.ctc import ctc_collapse, ctc_loss_brute_force, greedy_ctc_decode
 from dlkit.apps.griffin_lim import griffin_lim, spectral_convergence
 from dlkit.apps.keywords import WORDS, synthetic_keywords
 from dlkit.apps.speech import hz_to_mel, istft, log_mel, mel_filterbank, mel_to_hz, spectrogram, stft
+from dlkit.apps.wer import EditCounts, edit_counts, word_error_rate
 
 pytestmark = pytest.mark.numerics
 
@@ -146,3 +148,35 @@ def test_griffin_lim_spectral_convergence_falls(momentum):
     assert spectral_convergence(magnitude, spectrogram(signal, 256, 64)) < history[0]
     if momentum == 0:   # the plain algorithm never increases the inconsistency
         assert all(b <= a + 1e-9 for a, b in zip(history, history[1:], strict=False))
+
+
+def test_word_error_rate_hand_cases():
+    assert word_error_rate("turn on the light", "turn on the light") == 0.0
+    assert edit_counts("turn on the light", "turn of the light") == EditCounts(1, 0, 0)
+    assert edit_counts("turn on the light", "turn the light") == EditCounts(0, 1, 0)
+    assert edit_counts("turn on the light", "please turn on the light now") == EditCounts(0, 0, 2)
+    assert word_error_rate("a b", "c d e f") == 2.0                       # WER can exceed 1
+    assert word_error_rate(["yes"], "") == 1.0
+    with pytest.raises(ValueError, match="at least one word"):
+        word_error_rate("", "hello")
+    with pytest.raises(TypeError, match="sequence of words"):
+        word_error_rate([1, 2], "a")
+
+
+def _levenshtein(a: list[str], b: list[str]) -> int:
+    # the textbook full-table recursion, as an independent oracle
+    table = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1, table[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+    return table[-1][-1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from("abcd"), min_size=1, max_size=8), st.lists(st.sampled_from("abcd"), max_size=8))
+def test_edit_counts_are_a_cheapest_alignment(reference, hypothesis):
+    counts = edit_counts(reference, hypothesis)
+    assert counts.total == _levenshtein(reference, hypothesis)
+    # the counts are consistent with the lengths: N - D + I words come out
+    assert len(reference) - counts.deletions + counts.insertions == len(hypothesis)
+    assert word_error_rate(reference, hypothesis) == counts.total / len(reference)

@@ -6,6 +6,7 @@ application and names the section of chapter 13 that teaches it.
 
 Part A (speech, speech synthesis, game AI, generative AI):
 ``speech`` (STFT, spectrogram, mel filterbank, log-mel), ``keywords`` (synthetic spoken words),
-``ctc`` (collapse, greedy decoding, brute-force CTC loss), ``griffin_lim`` (phase recovery),
+``ctc`` (collapse, greedy decoding, brute-force CTC loss), ``wer`` (word error rate),
+``griffin_lim`` (phase recovery),
 ``games`` (tic-tac-toe, minimax, MCTS with UCT), ``diffusion`` (DDPM), ``style`` (Gram matrix).
 """
