@@ -89,6 +89,10 @@ def test_synthetic_keywords_are_deterministic_balanced_and_checked():
     assert not np.array_equal(a.X, synthetic_keywords(48, seed=4).X)
     with pytest.raises(ValueError, match="at least two words"):
         synthetic_keywords(10, words=["yes", "maybe"])
+    with pytest.raises(ValueError, match="noise"):
+        synthetic_keywords(10, noise=-1.0)
+    with pytest.raises(ValueError, match="at least 0.1 s"):
+        synthetic_keywords(10, duration=0.05)
 
 
 def test_ctc_collapse_hand_cases():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlkit.data._checks import balanced_labels, check_positive_int, check_seed
+from dlkit.data._checks import balanced_labels, check_non_negative, check_positive, check_positive_int, check_seed
 from dlkit.data.dataset import ArrayDataset
 
 # first and second formants (Hz) of five vowels, rounded textbook values for an adult speaker
@@ -56,7 +56,8 @@ def synthetic_keywords(n: int = 400, sample_rate: int = 8000, duration: float = 
     ``X`` is float32 (n, sample_rate * duration) waveforms, ``y`` the word index into
     ``classes``; ``meta["sample_rate"]`` the rate in Hz.
     """
-    n = check_positive_int("n", n, 1)
+    n, sample_rate = check_positive_int("n", n, 1), check_positive_int("sample_rate", sample_rate, 1000)
+    duration, noise = check_positive("duration", duration), check_non_negative("noise", noise)
     rng = np.random.default_rng(check_seed(seed))
     words = list(WORDS) if words is None else list(words)
     unknown = [w for w in words if w not in WORDS]
