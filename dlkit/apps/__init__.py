@@ -4,6 +4,17 @@ methods behind speech, games, generative AI, recommenders, science, medicine and
 Import a module directly (``from dlkit.apps.<module> import ...``); each file is one
 application and names the section of chapter 13 that teaches it.
 
+Parts I–II (speech, speech synthesis, game AI, generative AI):
+
+- ``speech``: STFT, spectrogram, mel filterbank, log-mel features
+- ``keywords``: synthetic spoken words (formant-like tones), deterministic per seed
+- ``ctc``: collapse, greedy decoding, a brute-force CTC loss for tiny cases
+- ``wer``: word error rate with substitution, deletion and insertion counts
+- ``griffin_lim``: phase recovery from a magnitude spectrogram
+- ``games``: tic-tac-toe, minimax, Monte-Carlo tree search with UCT
+- ``diffusion``: DDPM noise schedules, forward noising, denoiser, sampler
+- ``style``: Gram matrix, content and style losses
+
 Parts III–IV (recommenders, science, medicine, finance):
 
 - ``recommend``: matrix factorization with user and item biases, RMSE, the item-mean baseline
