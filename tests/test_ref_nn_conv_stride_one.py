@@ -129,3 +129,31 @@ def test_resnext_block_conv_in_float32_matches_torch() -> None:
         assert mine.dtype == np.float32, name
         # a weight gradient sums 4·16·16 = 1024 products: float32 rounding grows to ~1e-4
         compare(mine, want, rtol=1e-4, atol=1e-3, name=name)
+
+
+def test_runs_on_two_blas_threads_match_one_thread_and_a_forked_child() -> None:
+    """The runs of columns split over BLAS's threads give torch's result on 1 and 2 threads,
+    and a child forked after the pool exists still computes (its own pool, not a dead one)."""
+    import multiprocessing
+
+    from threadpoolctl import threadpool_limits
+    rng = np.random.default_rng(8)
+    x, w = rng.normal(size=(3, 8, 12, 12)), rng.normal(size=(8, 2, 3, 3))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv_stride_one, "_CHUNK_BYTES", 4096)      # several runs per thread
+        for threads in (1, 2):
+            with threadpool_limits(threads):
+                check_layer(lambda *a: conv2d(*a, padding=1, groups=4),
+                            lambda *a: TF.conv2d(*a, padding=1, groups=4), x, w)
+        with threadpool_limits(2):
+            conv2d(x, w, padding=1, groups=4)                      # the pool exists now
+            child = multiprocessing.get_context("fork").Process(
+                target=conv2d, args=(x, w), kwargs=dict(padding=1, groups=4))
+            child.start()
+            child.join(timeout=30)
+            hung = child.is_alive()
+            if hung:
+                child.kill()
+                child.join()
+            assert not hung and child.exitcode == 0, f"forked child: hung={hung}, exit code " \
+                                                     f"{child.exitcode}"
