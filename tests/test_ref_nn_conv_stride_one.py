@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as TF
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from test_ref_nn_depthwise import run_both
+from test_ref_nn_conv_groups import check_grouped_case
+from test_ref_nn_depthwise import check_in_dtype
 from test_ref_nn_from_torch import check_layer
 
 from dlkit.check import compare
@@ -31,14 +32,8 @@ def test_grouped_conv_matches_torch_and_keeps_the_dtype(groups: int, stride: int
     x = rng.normal(size=(3, 2 * groups, 9, 8)).astype(dtype)
     weight = rng.normal(size=(3 * groups, 2, 3, 2)).astype(dtype)      # 2 in, 3 out per group
     bias = rng.normal(size=3 * groups).astype(dtype)
-    options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    got, want = run_both(x, weight, bias, options)
-    # float32 rounds each of the ≤ 3·9·8 terms of a weight gradient at 6e-8 relative
-    tolerance = dict(rtol=1e-5, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
-    for name, mine, theirs in zip(("output", "x.grad", "weight.grad", "bias.grad"), got, want,
-                                  strict=True):
-        assert np.asarray(mine.data if isinstance(mine, Tensor) else mine).dtype == dtype, name
-        compare(mine, theirs, name=name, **tolerance)
+    check_in_dtype(x, weight, bias, dict(stride=stride, padding=padding, dilation=dilation,
+                                         groups=groups))
 
 
 @st.composite
@@ -64,16 +59,9 @@ def conv_cases(draw: st.DrawFn) -> dict:
 def test_conv2d_matches_torch_on_any_shape_and_run_length(case: dict) -> None:
     """Any shape, padding past the kernel's reach, dilation, groups 1/2/4, stride 1 and 2, and
     runs of columns from one pixel to all of them: output and the three gradients as torch's."""
-    rng = np.random.default_rng(case["seed"])
-    g = case["groups"]
-    x = rng.normal(size=(case["n"], case["c"], case["h"], case["w"]))
-    weight = rng.normal(size=(case["o"], case["c"] // g, *case["kernel"]))
-    bias = rng.normal(size=case["o"])
-    options = {k: case[k] for k in ("stride", "padding", "dilation", "groups")}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(conv_stride_one, "_CHUNK_BYTES", case["chunk_bytes"])
-        check_layer(lambda *a: conv2d(*a, **options), lambda *a: TF.conv2d(*a, **options),
-                    x, weight, bias)
+        check_grouped_case(case)
 
 
 @settings(max_examples=25, deadline=None)
