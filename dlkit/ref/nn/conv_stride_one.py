@@ -7,8 +7,9 @@ The same math as ``conv2d``'s im2col, per group g of G:
 
 but the columns are built differently. ``im2col`` copies windows of Ho·Wo pixels per image and
 channel, so its copies run over short rows (Wo numbers). On the tap grid (``TapGrid``) each
-tap's row of the columns is one contiguous slice of the padded input, for every image at once:
-a row of the columns is a single long copy. And rather than all the columns at once (9× the
+tap's row of the columns is one contiguous slice of the padded input, for every image at once,
+and all the rows are one strided view (``TapGrid.taps``): the columns are one copy of long
+rows. And rather than all the columns at once (9× the
 input for a 3×3 kernel, far bigger than the cache), a run of about 1 MB of them is built, used
 by one matmul per group while it is still in cache, and overwritten by the next run.
 
@@ -87,12 +88,13 @@ def conv2d_stride_one(x: Tensor, weight: Tensor, bias: Tensor | None, padding: t
     runs = _runs(grid.length, g * rows * dtype.itemsize)
     y_grid = np.empty((g, og, grid.cells), dtype=dtype)   # pixels() reads only what is written
 
+    reads = grid.taps(vectors)                          # (G, C/G, kh, kw, length), a view
+
     def forward(share: list[Run]) -> None:
         buffer = np.empty(g * rows * (runs[0][1] - runs[0][0]), dtype=dtype)  # reused per run
         for start, stop in share:
-            cols = buffer[: g * rows * (stop - start)].reshape(g, group_in, taps, stop - start)
-            for t in range(taps):                       # row (c, t) of the columns: one copy
-                cols[:, :, t] = grid.tap(vectors, t, start, stop)
+            cols = buffer[: g * rows * (stop - start)].reshape(g, group_in, kh, kw, -1)
+            cols[...] = reads[..., start:stop]          # the run's columns: one copy
             np.matmul(w3, cols.reshape(g, rows, -1), out=y_grid[:, :, start:stop])
     _on_blas_threads(forward, runs)
     y = np.empty((n, out_channels, *output_size), dtype=dtype)
@@ -111,11 +113,12 @@ def conv2d_stride_one(x: Tensor, weight: Tensor, bias: Tensor | None, padding: t
         if not (need_w or need_x):
             return
         # g on the grid (zeros off the real pixels) after a margin of zeros as long as the
-        # farthest tap reaches: cols_g's tap t of position q is then margin[reach − off_t + q]
+        # farthest tap reaches: cols_g's tap t of position q is then margin[reach − off_t + q],
+        # and reach − off_t is the offset of the flipped tap (kh − 1 − i, kw − 1 − j)
         reach = grid.offsets[-1]
         margin = np.zeros((out_channels, reach + grid.cells), dtype=dtype)
         grid.pixels(margin[:, reach:])[...] = out.grad.transpose(1, 0, 2, 3)
-        margin = margin.reshape(g, og, -1)
+        flipped = grid.taps(margin.reshape(g, og, -1), grid.cells)[:, :, ::-1, ::-1]
         by_channel = weight.data.reshape(g, og, group_in, taps).transpose(0, 2, 1, 3)
         w_c = np.ascontiguousarray(by_channel, dtype=dtype).reshape(g, group_in, og * taps)
         grad_vectors = np.zeros(vectors.shape, dtype=dtype) if need_x else None
@@ -125,10 +128,8 @@ def conv2d_stride_one(x: Tensor, weight: Tensor, bias: Tensor | None, padding: t
             buffer = np.empty(out_channels * taps * (runs[0][1] - runs[0][0]), dtype=dtype)
             grad_w = np.zeros((g, og * taps, group_in), dtype=dtype) if need_w else None
             for start, stop in share:
-                cols_g = buffer[: out_channels * taps * (stop - start)].reshape(g, og, taps, -1)
-                for t, offset in enumerate(grid.offsets):
-                    first = reach - offset + start
-                    cols_g[:, :, t] = margin[:, :, first: first + stop - start]
+                cols_g = buffer[: out_channels * taps * (stop - start)].reshape(g, og, kh, kw, -1)
+                cols_g[...] = flipped[..., start:stop]
                 cols_g = cols_g.reshape(g, og * taps, -1)
                 if grad_vectors is not None:
                     np.matmul(w_c, cols_g, out=grad_vectors[:, :, start:stop])

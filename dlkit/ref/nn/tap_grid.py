@@ -21,6 +21,7 @@ gradient back onto the same slice.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 from numpy.typing import DTypeLike
 
 Array = np.ndarray
@@ -40,6 +41,7 @@ class TapGrid:
         (h, w), (kh, kw), (ho, wo) = size, kernel, output_size
         (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
         self.n, self.size, self.output_size = n, size, output_size
+        self.kernel, self.dilation = kernel, dilation
         self.padding, self.step = padding, sw
         # shared borders; a block also holds every output row and column, which can be more
         # than H + p_h when the padding reaches further than the kernel
@@ -68,6 +70,22 @@ class TapGrid:
         stop = self.length if stop is None else stop
         first = self.offsets[t] + self.step * start
         return vectors[..., first: first + self.step * (stop - start - 1) + 1: self.step]
+
+    def taps(self, vectors: Array, pixels: int | None = None) -> Array:
+        """Every tap's slice at once: the read-only view (..., kh, kw, pixels) of vectors
+        (..., width) whose [..., i, j, k] is what tap (i, j) reads for pixel k (k up to
+        ``length`` unless told). Stepping i moves d_h·Wp numbers, j moves d_w, k moves s_w:
+        three strides over the same memory, which must reach offsets[-1] + s_w·(pixels − 1)."""
+        pixels = self.length if pixels is None else pixels
+        if vectors.shape[-1] <= self.offsets[-1] + self.step * (pixels - 1):
+            raise ValueError(f"TapGrid.taps expected vectors longer than "
+                             f"{self.offsets[-1] + self.step * (pixels - 1)}, got {vectors.shape}")
+        step = vectors.strides[-1]
+        kh, kw = self.kernel
+        (dh, dw) = self.dilation
+        return as_strided(vectors, (*vectors.shape[:-1], kh, kw, pixels),
+                          (*vectors.strides[:-1], dh * self.wp * step, dw * step, self.step * step),
+                          writeable=False)
 
     def pixels(self, grid: Array) -> Array:
         """The real output pixels (C, N, Ho, Wo) of grid (C, cells), as a view."""
