@@ -80,11 +80,15 @@ def test_tap_grid_slices_are_the_rows_of_im2col(case: dict) -> None:
     vectors = grid.vectors(x, x.dtype)
     compare(grid.images(vectors).transpose(1, 0, 2, 3), x, rtol=0, atol=0, name="images")
     cols = im2col(x, case["kernel"], **options).reshape(case["n"], case["c"], len(grid.offsets), -1)
+    every_tap = grid.taps(vectors).reshape(case["c"], len(grid.offsets), grid.length)
     for t in range(len(grid.offsets)):
         on_grid = np.zeros((case["c"], grid.cells))
         on_grid[:, :grid.length] = grid.tap(vectors, t)
         compare(grid.pixels(on_grid).reshape(case["c"], case["n"], -1).transpose(1, 0, 2),
                 cols[:, :, t], rtol=0, atol=0, name=f"tap {t}")
+        compare(every_tap[:, t], grid.tap(vectors, t), rtol=0, atol=0, name=f"taps()[{t}]")
+    with pytest.raises(ValueError, match="TapGrid.taps expected vectors longer than"):
+        grid.taps(vectors[:, :grid.offsets[-1] + grid.step * (grid.length - 1)])
 
 
 def test_stride_one_layers_take_the_grid_and_strided_ones_im2col(
