@@ -149,3 +149,20 @@ def test_runs_on_two_blas_threads_match_one_thread_and_a_forked_child() -> None:
                 child.join()
             assert not hung and child.exitcode == 0, f"forked child: hung={hung}, exit code " \
                                                      f"{child.exitcode}"
+
+
+def test_runs_follow_numpy_blas_thread_limit_not_another_blas() -> None:
+    """The thread count is numpy's BLAS's: another BLAS in the process (scipy ships its own)
+    may allow more threads, and must not make a one-thread numpy use two."""
+    from threadpoolctl import threadpool_limits
+    runs = [(0, 1), (1, 2), (2, 3)]
+    with threadpool_limits(2):                    # every BLAS allows 2, numpy's included
+        assert len(conv_stride_one._on_blas_threads(lambda share: share, runs)) == 2
+        numpy_blas = conv_stride_one._NUMPY_BLAS[0]
+        numpy_blas.set_num_threads(1)             # numpy's alone says 1
+        try:
+            shares = conv_stride_one._on_blas_threads(lambda share: share, runs)
+        finally:
+            numpy_blas.set_num_threads(2)
+        assert shares == [runs]
+    assert "numpy" in numpy_blas.filepath

@@ -47,6 +47,10 @@ Result = TypeVar("Result")
 # about the columns that fit in a core's L2 cache (measured: 1 MB runs 2x faster than 4 MB)
 _CHUNK_BYTES = 1 << 20
 _BLAS = ThreadpoolController().select(user_api="blas")
+# numpy's own BLAS (a wheel ships it in numpy.libs) decides how many threads numpy's matmul
+# uses; another copy (scipy's, loaded later) can have another limit, so it is not asked
+_NUMPY_BLAS = [lib for lib in _BLAS.lib_controllers
+               if "numpy" in os.path.basename(os.path.dirname(lib.filepath))] or _BLAS.lib_controllers
 _POOL: dict[int, ThreadPoolExecutor] = {}       # one pool per thread count, made on first use
 # a forked child (multiprocessing's default on Linux) inherits the pools but not their threads:
 # work sent to them would wait forever, so the child starts with none
@@ -64,7 +68,7 @@ def _on_blas_threads(work: Callable[[list[Run]], Result], runs: list[Run]) -> li
     (``threadpoolctl.threadpool_limits`` sets it), each calling a one-thread BLAS: the cores
     stay as busy as one BLAS call would keep them, never more. Shares are fixed (every k-th
     run), so the results come back in the same order, and sum the same way, on every call."""
-    threads = min(len(runs), max((lib.num_threads for lib in _BLAS.lib_controllers), default=1))
+    threads = min(len(runs), max((lib.num_threads for lib in _NUMPY_BLAS), default=1))
     if threads <= 1:
         return [work(runs)]
     pool = _POOL.setdefault(threads, ThreadPoolExecutor(threads, "dlkit-conv"))
