@@ -9,7 +9,11 @@ numpy's raw ``@`` on the MLP's shapes.
     .venv/bin/python benchmarks/ref_vs_torch.py [--repeats N] [--threads N] [--only CASE ...]
 
 ``--threads 1`` pins both numpy's BLAS and torch to one thread: the fairest comparison on a
-small or shared machine, where torch's thread pool can slow it down many times over.
+small or shared machine, where torch's thread pool can slow it down many times over. With more
+threads on a busy machine, run it under ``OMP_WAIT_POLICY=PASSIVE``: by default torch's OpenMP
+threads spin for a while after each call, on the cores the interleaved dlkit.ref run then needs
+(measured on 2 busy cores: depthwise ref 10.7 ms inside the benchmark, 3.2 ms alone; torch
+itself 72 ms instead of 2.4 ms).
 """
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from dlkit.ref.nn import (
     Conv2d,
     ConvTranspose2d,
     conv2d,
+    conv_stride_one,
     conv_transpose2d,
     conv_transpose_output_size,
     load_torch_weights,
@@ -65,9 +66,9 @@ def test_grouped_conv2d_matches_torch_forward_and_backward(case: dict) -> None:
 
 @st.composite
 def stride_one_cases(draw: st.DrawFn) -> dict:
-    """Stride 1 takes its own backward (one im2col of the output gradient, flipped kernel):
-    every padding up to past the kernel's reach, dilation, groups up to depthwise, and which
-    of x and the weight want a gradient."""
+    """Stride 1 takes its own path (dlkit/ref/nn/conv_stride_one.py: columns from the tap grid,
+    the backward from one gather of the output gradient): every padding up to past the kernel's
+    reach, dilation, groups up to depthwise, and which of x and the weight want a gradient."""
     case = draw(grouped_cases())
     case.update(stride=(1, 1), n=draw(st.integers(1, 3)),
                 padding=draw(st.tuples(st.integers(0, 3), st.integers(0, 3))),
@@ -84,7 +85,7 @@ def stride_one_cases(draw: st.DrawFn) -> dict:
 @given(stride_one_cases())
 def test_stride_one_gradients_match_torch_in_chunks(case: dict) -> None:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(conv_module, "_CHUNK_BYTES", 1)        # one image per chunk
+        patch.setattr(conv_stride_one, "_CHUNK_BYTES", 1)    # one pixel per run of columns
         check_grouped_case(case, case["grad_inputs"])
 
 
@@ -116,6 +117,7 @@ def test_depthwise_separable_layers_match_torch_and_count_fewer_weights() -> Non
 
 def test_grouped_conv2d_in_chunks_and_gradcheck(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 1)      # one image per chunk
+    monkeypatch.setattr(conv_stride_one, "_CHUNK_BYTES", 1)  # one pixel per run (stride 1)
     rng = np.random.default_rng(3)
     x, w, b = rng.normal(size=(3, 6, 5, 4)), rng.normal(size=(4, 3, 2, 2)), rng.normal(size=4)
     check_layer(lambda *a: conv2d(*a, stride=2, padding=1, groups=2),

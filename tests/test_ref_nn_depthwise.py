@@ -42,6 +42,18 @@ def run_both(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, options: dict
     return [out] + [t.grad for t in ours], [want.detach()] + [t.grad for t in theirs]
 
 
+def check_in_dtype(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, options: dict) -> None:
+    """``run_both``: ours stays in x's dtype (float32 or float64) and equals torch's float64
+    results within that dtype's rounding (the shapes here sum at most a few hundred terms)."""
+    got, want = run_both(x, weight, bias, options)
+    # float32 rounds each of the ≤ 3·9·8 terms of a weight gradient at 6e-8 relative
+    tolerance = dict(rtol=1e-5, atol=1e-4) if x.dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    for name, mine, theirs in zip(("output", "x.grad", "weight.grad", "bias.grad"), got, want,
+                                  strict=True):
+        assert np.asarray(mine.data if isinstance(mine, Tensor) else mine).dtype == x.dtype, name
+        compare(mine, theirs, name=name, **tolerance)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("stride", "padding", "dilation", "multiplier"), GRID)
 def test_depthwise_matches_torch_and_keeps_the_dtype(stride: int | tuple[int, int], padding: int,
@@ -52,14 +64,8 @@ def test_depthwise_matches_torch_and_keeps_the_dtype(stride: int | tuple[int, in
     x = rng.normal(size=(3, channels, 9, 8)).astype(dtype)
     weight = rng.normal(size=(channels * multiplier, 1, 3, 2)).astype(dtype)
     bias = rng.normal(size=channels * multiplier).astype(dtype)
-    options = dict(stride=stride, padding=padding, dilation=dilation, groups=channels)
-    got, want = run_both(x, weight, bias, options)
-    # float32 rounds each of the ≤ 3·9·8 terms of a weight gradient at 6e-8 relative
-    tolerance = dict(rtol=1e-5, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
-    for name, mine, theirs in zip(("output", "x.grad", "weight.grad", "bias.grad"), got, want,
-                                  strict=True):
-        assert np.asarray(mine.data if isinstance(mine, Tensor) else mine).dtype == dtype, name
-        compare(mine, theirs, name=name, **tolerance)
+    check_in_dtype(x, weight, bias, dict(stride=stride, padding=padding, dilation=dilation,
+                                         groups=channels))
 
 
 def test_depthwise_never_builds_im2col_columns(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,8 +9,8 @@ For an input x of shape (N, C, H, W) and a weight W of shape (O, C, kh, kw):
 with Ho = ⌊(H + 2p − d(kh − 1) − 1) / s⌋ + 1 (the same for Wo). The backward pass is the
 same product read the other way round: ∂L/∂W = Σ_n g_n colsₙᵀ, ∂L/∂cols = Wᵀ g, and col2im
 adds each column's gradient back onto the pixels it was copied from (pixels shared by several
-windows collect several contributions). With stride 1 the input gradient is itself a
-convolution: of the padded output gradient with the flipped kernel (``_stride_one_gradients``).
+windows collect several contributions). Stride-1 layers, the most common, take the same math
+with the columns laid out for speed: see ``dlkit.ref.nn.conv_stride_one``.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from dlkit.ref.nn._utils import (
     torch_default_bias,
     torch_default_weight,
 )
+from dlkit.ref.nn.conv_stride_one import conv2d_stride_one
 from dlkit.ref.nn.depthwise import depthwise_conv2d, taps_pay_off
 from dlkit.ref.tensor import Tensor, as_tensor
 
@@ -128,7 +129,8 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntOrPair = 1, padding
     followed by a 1×1 convolution it is the depthwise-separable convolution of MobileNet.
     In im2col terms the rows of the columns come in channel order, so group g's rows are one
     contiguous block and the layer is one batched matmul over (image, group): no loop over groups.
-    A depthwise layer on enough pixels skips im2col: see ``dlkit.ref.nn.depthwise``.
+    A depthwise layer on enough pixels skips im2col (``dlkit.ref.nn.depthwise``), and a stride-1
+    layer builds its columns from long slices of the input (``dlkit.ref.nn.conv_stride_one``).
 
     The backward pass has the same shape as the forward one (see ``_backward``). The batch goes
     through im2col a few images at a time (``_image_chunks``): the same matmul per image as one
@@ -157,6 +159,8 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntOrPair = 1, padding
     if group_in == 1 and taps_pay_off(n, h, w, padding):
         # depthwise: kh·kw long multiply-adds instead of im2col's copies and a matmul with K = kh·kw
         return depthwise_conv2d(x, weight, bias, stride, padding, dilation, (ho, wo))
+    if stride == (1, 1):
+        return conv2d_stride_one(x, weight, bias, padding, dilation, groups, (ho, wo))
     g, og, rows = groups, out_channels // groups, group_in * kh * kw
 
     dtype = np.result_type(x.dtype, weight.data.dtype, *(() if bias is None else (bias.dtype,)))
@@ -179,85 +183,35 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntOrPair = 1, padding
         return out
 
     def _backward() -> None:
-        """∂L/∂W = Σ_n g_n cols_nᵀ and ∂L/∂x = col2im(Wᵀ g). With stride 1 the same two
-        gradients come faster from the columns of the gradient (``_stride_one_gradients``)."""
+        """∂L/∂W = Σ_n g_n cols_nᵀ and ∂L/∂x = col2im(Wᵀ g)."""
         grad = out.grad.reshape(n, g, og, ho * wo)
         if bias is not None and bias.requires_grad:
             bias._accumulate(grad.sum(axis=(0, 3)).reshape(out_channels))
         need_w, need_x = weight.requires_grad, x.requires_grad
         if not (need_w or need_x):
             return
-        if stride == (1, 1):
-            grad_w, grad_x = _stride_one_gradients(out.grad, x.data, weight.data, padding,
-                                                   dilation, g, need_w, need_x)
-        else:
-            grad_w = np.zeros(w3.shape, dtype=dtype) if need_w else None
-            grad_x = np.empty(x.shape, dtype=dtype) if need_x else None
-            for images in chunks:
-                g_images = grad[images]
-                if grad_w is not None:   # columns made again, not kept: memory for time
-                    # (cols gᵀ)ᵀ = g colsᵀ: the same product, in the order BLAS runs fastest
-                    cols = columns(images)
-                    grad_w += (cols @ g_images.swapaxes(-1, -2)).sum(axis=0).swapaxes(-1, -2)
-                if grad_x is not None:
-                    w_t = w3.swapaxes(-1, -2)
-                    # one output channel per group (depthwise): Wᵀ g is an outer product, and a
-                    # broadcast multiply does it several times faster than a matmul with K = 1
-                    cols_grad = w_t * g_images if og == 1 else w_t @ g_images
-                    cols_grad = cols_grad.reshape(len(g_images), -1, ho * wo)
-                    shape = (len(g_images), *x.shape[1:])
-                    grad_x[images] = col2im(cols_grad, shape, (kh, kw), stride, padding, dilation)
+        grad_w = np.zeros(w3.shape, dtype=dtype) if need_w else None
+        grad_x = np.empty(x.shape, dtype=dtype) if need_x else None
+        for images in chunks:
+            g_images = grad[images]
+            if grad_w is not None:   # columns made again, not kept: memory for time
+                # (cols gᵀ)ᵀ = g colsᵀ: the same product, in the order BLAS runs fastest
+                cols = columns(images)
+                grad_w += (cols @ g_images.swapaxes(-1, -2)).sum(axis=0).swapaxes(-1, -2)
+            if grad_x is not None:
+                w_t = w3.swapaxes(-1, -2)
+                # one output channel per group (depthwise): Wᵀ g is an outer product, and a
+                # broadcast multiply does it several times faster than a matmul with K = 1
+                cols_grad = w_t * g_images if og == 1 else w_t @ g_images
+                cols_grad = cols_grad.reshape(len(g_images), -1, ho * wo)
+                shape = (len(g_images), *x.shape[1:])
+                grad_x[images] = col2im(cols_grad, shape, (kh, kw), stride, padding, dilation)
         if grad_w is not None:
             weight._accumulate(grad_w.reshape(weight.shape))
         if grad_x is not None:
             x._accumulate(grad_x)
     out._backward = _backward
     return out
-
-
-def _stride_one_gradients(grad: Array, x: Array, weight: Array, padding: tuple[int, int],
-                          dilation: tuple[int, int], groups: int, need_w: bool, need_x: bool
-                          ) -> tuple[Array | None, Array | None]:
-    """∂L/∂W and ∂L/∂x of a stride-1 conv2d from one im2col of the output gradient (chapter 07).
-
-    Input pixel a meets tap W[i] in output pixel a + p − i·d, so ∂L/∂x[a] = Σ_i g[a + p − i·d]
-    W[i] (one axis shown): the gradient, padded by d·(k − 1) − p, correlated with the kernel flipped in both
-    directions and with its in and out channels swapped (a *full* correlation). Its columns
-    cols_g (one window of g per input pixel) give both gradients as grouped matmuls:
-
-        ∂L/∂x = W_flipped cols_g          ∂L/∂W_flipped = Σ_n cols_g,n x_nᵀ
-
-    the same structure as the forward pass. With a stride the padded gradient would be mostly
-    zeros (one pixel in s²), so strided convolutions scatter with col2im instead."""
-    n, c, h, w = x.shape
-    out_channels, group_in, kh, kw = weight.shape
-    g, og = groups, out_channels // groups
-    (ph, pw), (dh, dw) = padding, dilation
-    eh, ew = dh * (kh - 1), dw * (kw - 1)                 # how far a kernel reaches
-    dtype = np.result_type(grad.dtype, weight.dtype, x.dtype)
-    # W[o, c, i, j] → W_flipped[g][c, (o, kh−1−i, kw−1−j)]: flipped taps, in and out swapped
-    flipped = weight.reshape(g, og, group_in, kh, kw)[:, :, :, ::-1, ::-1].swapaxes(1, 2)
-    flipped = np.ascontiguousarray(flipped).reshape(g, group_in, og * kh * kw)
-    x4 = x.reshape(n, g, group_in, h * w)
-    grad_flipped_w = np.zeros((g, og * kh * kw, group_in), dtype=dtype) if need_w else None
-    grad_x = np.empty((n, g, group_in, h * w), dtype=dtype) if need_x else None
-    for images in _image_chunks(n, out_channels * kh * kw * h * w * dtype.itemsize):
-        m = len(x4[images])
-        # g sits in the middle of a frame of zeros: eh on each side plus the input's padding,
-        # then the window of the frame that lines up with the input (no padding when p = eh)
-        frame = np.zeros((m, out_channels, h + 2 * ph + eh, w + 2 * pw + ew), dtype=dtype)
-        frame[:, :, eh: eh + grad.shape[2], ew: ew + grad.shape[3]] = grad[images]
-        window = frame[:, :, ph: ph + h + eh, pw: pw + w + ew]
-        cols_g = im2col(window, (kh, kw), dilation=dilation).reshape(m, g, og * kh * kw, h * w)
-        if grad_x is not None:
-            np.matmul(flipped, cols_g, out=grad_x[images])
-        if grad_flipped_w is not None:
-            grad_flipped_w += (cols_g @ x4[images].swapaxes(-1, -2)).sum(axis=0)
-    grad_w = None
-    if grad_flipped_w is not None:   # undo the flip and the swap: back to (O, C/G, kh, kw)
-        unflipped = grad_flipped_w.reshape(g, og, kh, kw, group_in)[:, :, ::-1, ::-1]
-        grad_w = unflipped.transpose(0, 1, 4, 2, 3).reshape(weight.shape)
-    return grad_w, None if grad_x is None else grad_x.reshape(x.shape)
 
 
 class Conv2d(Module):

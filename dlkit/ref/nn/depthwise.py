@@ -3,23 +3,14 @@
 In a depthwise convolution (``groups`` = input channels) output channel o = c·M + m sees input
 channel c alone, through its own kh×kw filter (M filters per channel: the channel multiplier).
 An output pixel is then only kh·kw products, far too few for im2col's matrix product to pay
-for copying every window. So turn the loop inside out: one pass per tap over the whole layer.
-
-Lay each channel's zero-padded images end to end, row after row, in one long vector xp_c.
-Neighbours share their zero border: the p_h rows of zeros under an image are the ones above
-the next image, and the p_w zeros right of a row are the ones left of the next row, so an image
-takes Hp ≥ H + p_h rows of Wp ≥ W + p_w numbers (rounded up to multiples of the strides s_h and
-s_w), and p_h more rows of zeros close the vector. Number the output pixels
-k = (image·Hp/s_h + row)·R + column, with R = s_h·Wp/s_w. Then tap (i, j) of output pixel k
-reads xp_c[s_w·k + i·d_h·Wp + j·d_w], so for a fixed tap the reads of all the pixels of all
-the images form one strided slice of xp_c, and
+for copying every window. So turn the loop inside out: one pass per tap over the whole layer,
+on the tap grid (``dlkit.ref.nn.tap_grid``, whose docstring derives these slices):
 
     y_c,m = Σ_ij w[c·M + m, i, j] · xp_c[off_ij :: s_w]        off_ij = i·d_h·Wp + j·d_w
 
-kh·kw multiply-adds of long vectors. Some k are no real pixel (a column past the output width,
-a row past the output height): they read pixels of the next row or image and are dropped. The
-backward pass uses the same slices, with the output gradient g_c,m laid on the same grid of k
-(zeros on the dropped ones, so they contribute nothing):
+kh·kw multiply-adds of long vectors (xp_c: channel c's padded images end to end; k: the
+grid's output pixels). The backward pass uses the same slices, with the output gradient g_c,m
+laid on the same grid of k (zeros on the k that are no real pixel, so they add nothing):
 
     ∂L/∂w[c·M + m, i, j] = ⟨g_c,m, xp_c[off_ij :: s_w]⟩          a dot product
     ∂L/∂xp_c[off_ij :: s_w] += w[c·M + m, i, j] · g_c,m           the read, written back
@@ -31,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlkit.ref.nn.tap_grid import TapGrid
 from dlkit.ref.tensor import Tensor
 
 Array = np.ndarray
@@ -45,10 +37,6 @@ def taps_pay_off(n: int, h: int, w: int, padding: tuple[int, int]) -> bool:
     """Whether a depthwise conv of n images of h×w goes faster by taps than by im2col: when
     each channel's vector (its padded images end to end) is long enough."""
     return n * (h + padding[0]) * (w + padding[1]) >= MIN_VECTOR
-
-
-def _round_up(size: int, multiple: int) -> int:
-    return -(-size // multiple) * multiple
 
 
 def _channel_chunks(channels: int, bytes_per_channel: int) -> list[slice]:
@@ -66,31 +54,19 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tup
     n, c, h, w = x.shape
     out_channels, _, kh, kw = weight.shape
     mult, (ho, wo) = out_channels // c, output_size
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     dtype = np.result_type(x.dtype, weight.dtype, *(() if bias is None else (bias.dtype,)))
-    # shared borders (see above); a block also holds every output row and column, which can
-    # be more than H + p_h when the padding reaches further than the kernel
-    hp, wp = max(_round_up(h + ph, sh), ho * sh), max(_round_up(w + pw, sw), wo * sw)
-    rows, row = hp // sh, sh * wp // sw                   # the grid of k of one image
-    length = (n - 1) * rows * row + (ho - 1) * row + wo   # k up to the last real pixel
-    offsets = [i * dh * wp + j * dw for i in range(kh) for j in range(kw)]
+    layout = TapGrid(n, (h, w), (kh, kw), stride, padding, dilation, output_size)
+    length, tap, pixels = layout.length, layout.tap, layout.pixels
     taps = weight.data.reshape(c, mult, kh * kw).astype(dtype, copy=False)
-
-    def tap(vectors: Array, t: int) -> Array:      # what tap t reads for every k: a view
-        return vectors[:, offsets[t]: offsets[t] + sw * (length - 1) + 1: sw]
-
-    def pixels(grid: Array) -> Array:              # the real output pixels of a grid, (C, N, Ho, Wo)
-        return grid.reshape(len(grid), n, rows, row)[:, :, :ho, :wo]
-
-    vectors = np.zeros((c, (n * hp + ph + 1) * wp), dtype=dtype)  # kept for the backward pass
-    padded = vectors[:, :n * hp * wp].reshape(c, n, hp, wp)        # the same memory, by image
+    vectors = np.zeros((c, layout.width), dtype=dtype)    # kept for the backward pass
+    padded = layout.images(vectors)                        # the same memory, by image
     y = np.empty((n, c, mult, ho, wo), dtype=dtype)
     chunks = _channel_chunks(c, vectors[0].nbytes)
     width = chunks[0].stop                                # channels in the largest chunk
-    grid, products = np.empty((2, width, n * rows * row), dtype=dtype)  # reused by each chunk
+    grid, products = np.empty((2, width, layout.cells), dtype=dtype)  # reused by each chunk
     for cs in chunks:
         size = cs.stop - cs.start
-        padded[cs, :, ph: ph + h, pw: pw + w] = x.data[:, cs].transpose(1, 0, 2, 3)
+        padded[cs] = x.data[:, cs].transpose(1, 0, 2, 3)
         acc, product = grid[:size, :length], products[:size, :length]
         for m in range(mult):
             np.multiply(tap(vectors[cs], 0), taps[cs, m, 0, None], out=acc)
@@ -111,7 +87,7 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tup
         grad_b = np.empty((c, mult), dtype=dtype) if need_b else None
         grad_w = np.empty((c, mult, kh * kw), dtype=dtype) if weight.requires_grad else None
         grad_x = np.empty((n, c, h, w), dtype=dtype) if x.requires_grad else None
-        grid = np.zeros((width, n * rows * row), dtype=dtype)   # stays 0 off the pixels
+        grid = np.zeros((width, layout.cells), dtype=dtype)     # stays 0 off the pixels
         products = np.empty((width, length), dtype=dtype)
         for cs in chunks:
             size = cs.stop - cs.start
@@ -128,8 +104,7 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tup
                         np.multiply(g, taps[cs, m, t, None], out=product)
                         tap(grad_xp, t)[...] += product
             if grad_x is not None and grad_xp is not None:
-                grad_padded = grad_xp[:, :n * hp * wp].reshape(size, n, hp, wp)
-                grad_x[:, cs] = grad_padded[:, :, ph: ph + h, pw: pw + w].transpose(1, 0, 2, 3)
+                grad_x[:, cs] = layout.images(grad_xp).transpose(1, 0, 2, 3)
         if grad_b is not None:
             bias._accumulate(grad_b.reshape(out_channels))
         if grad_w is not None:
