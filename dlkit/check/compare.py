@@ -12,7 +12,15 @@ import numpy as np
 
 
 class CheckError(AssertionError):
-    """A failed check; its message says what was expected, what was found, and a hint."""
+    """A failed check; its message says what was expected, what was found, and a hint.
+
+    ``summary`` says what kind of check failed in fixed words that carry no value of the data,
+    so a grader can show it where the values must stay hidden (after a hidden test ran).
+    """
+
+    def __init__(self, message: str, summary: str = "the check failed") -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 def _device_of(x: Any) -> str | None:
@@ -30,10 +38,11 @@ def _to_numpy(x: Any, role: str, name: str) -> np.ndarray:
         array = np.asarray(x)
     except Exception as error:
         raise CheckError(f"{name}: expected numbers, got {type(x).__name__} that cannot become an array "
-                         f"({error})") from None
+                         f"({error})", "expected numbers") from None
     if array.dtype == object or array.dtype.kind not in "biufc":
         raise CheckError(f"{name}: expected numbers for the {role} value, got {type(x).__name__} "
-                         f"(array dtype {array.dtype}). Did the function return None or a string?")
+                         f"(array dtype {array.dtype}). Did the function return None or a string?",
+                         "expected numbers")
     return array
 
 
@@ -105,23 +114,27 @@ def compare(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-8,
     got_device, want_device = _device_of(actual), _device_of(expected)
     if got_device and want_device and got_device.split(":")[0] != want_device.split(":")[0]:
         raise CheckError(f"{name}: expected a tensor on {want_device}, got one on {got_device}. "
-                         f"Move it with .to(device) so both live on the same device.")
+                         f"Move it with .to(device) so both live on the same device.",
+                         "the result is on another device")
     got = _to_numpy(actual, "actual", name)
     want = _to_numpy(expected, "expected", name)
     if got.shape != want.shape:
-        raise CheckError(f"{name}: expected shape {want.shape}, got {got.shape}.{_shape_hint(got.shape, want.shape)}")
+        raise CheckError(f"{name}: expected shape {want.shape}, got {got.shape}.{_shape_hint(got.shape, want.shape)}",
+                         "wrong shape")
     if check_dtype and got.dtype != want.dtype:
-        raise CheckError(f"{name}: expected dtype {want.dtype}, got {got.dtype}.")
+        raise CheckError(f"{name}: expected dtype {want.dtype}, got {got.dtype}.", "wrong dtype")
     if want.dtype.kind in "fc" and got.dtype.kind in "biu":
         raise CheckError(f"{name}: expected floating-point values, got integers ({got.dtype}). "
-                         f"Integer division, rounding or argmax where values were expected?")
+                         f"Integer division, rounding or argmax where values were expected?",
+                         "integers where floating-point values were expected")
     bad_actual = ~np.isfinite(got) & np.isfinite(want) if got.dtype.kind in "fc" else np.zeros(got.shape, bool)
     if bad_actual.any():
         first = tuple(int(i) for i in np.argwhere(bad_actual)[0])
         kind = "NaN" if np.isnan(got[first]) else "inf"
         raise CheckError(f"{name}: expected finite values, got {kind} at index {first} "
                          f"({int(bad_actual.sum())} of {got.size} entries not finite). Usual causes: log(0), "
-                         f"0/0, or exp of a large number; use the numerically stable form.")
+                         f"0/0, or exp of a large number; use the numerically stable form.",
+                         "NaN or inf where finite values were expected")
     close = np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
     if not close.all():
         first = tuple(int(i) for i in np.argwhere(~close)[0])
@@ -130,4 +143,4 @@ def compare(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-8,
         raise CheckError(f"{name}: values differ{where}: expected {want[first].item()!r}, got {got[first].item()!r} "
                          f"({int((~close).sum())} of {got.size} entries outside the tolerance "
                          f"rtol={rtol:g}, atol={atol:g}; largest difference {np.nanmax(diff):.3g})."
-                         f"{_axis_hint(got, want)}")
+                         f"{_axis_hint(got, want)}", "values differ beyond the tolerance")

@@ -27,10 +27,22 @@ def not_implemented(error: BaseException) -> bool:
     return type(error) is NotImplementedError
 
 
+def _trusted_class(error: BaseException) -> bool:
+    """A builtin, or a class of dlkit's own: errors the student process reports are rebuilt as
+    builtins or RuntimeError (``codec.rebuild_error``), so any other class was raised here."""
+    cls = type(error)
+    return getattr(builtins, cls.__name__, None) is cls or cls.__module__.startswith("dlkit.")
+
+
 def class_name(error: BaseException) -> str:
-    """The exception's class name when the tester's builtins define it, else a neutral word."""
-    name = type(error).__name__
-    return name if getattr(builtins, name, None) is type(error) else "an error"
+    """The exception's class name when the tester's builtins or dlkit define it, else a neutral word."""
+    return type(error).__name__ if _trusted_class(error) else "an error"
+
+
+def trusted_summary(error: BaseException) -> str | None:
+    """A dlkit check's fixed words for what failed (``CheckError.summary``), which carry no data."""
+    summary = getattr(error, "summary", None) if _trusted_class(error) else None
+    return summary if type(summary) is str else None
 
 
 def template(node: ast.expr | None) -> str | None:
@@ -125,6 +137,7 @@ def trusted_message(
             message = _message_of(statement)
         if filename == test_filename and label is None:
             label = _label_of(statement, answers, kind)
+    message = trusted_summary(error) or message  # a library template is mostly placeholders
     parts = [p for p in (label, message) if p]
     text = ": ".join(parts) if parts else f"{kind} failed"
     return f"{text} ({class_name(error)})"[:MAX_TEXT]

@@ -88,3 +88,22 @@ def test_a_lab_design_error_is_shown_whole_to_whoever_fixes_the_lab() -> None:
     error = _fail(source, refuse=refuse, Helper=Helper)
     message = trusted_message(error, source, FILENAME)
     assert message.startswith("lab design: the test passed student code a ") and "Helper" in message
+
+
+@pytest.mark.parametrize(
+    ("got", "summary"),
+    [
+        (0.7451239, "values differ beyond the tolerance"),
+        ([0.7451239, 1.0], "wrong shape"),
+        (float("nan"), "NaN or inf where finite values were expected"),
+        (None, "expected numbers"),
+    ],
+)
+def test_a_failed_compare_says_which_kind_of_check_failed_and_no_value(got: object, summary: str) -> None:
+    from dlkit.check import compare  # the labs' check, raised in the tester with its own class
+
+    source = "compare(answer(x), 0.25, name='distillation loss at T = 4')"
+    error = _fail(source, answer=lambda x: got, x=SECRET, compare=compare)
+    message = trusted_message(error, source, FILENAME, frozenset({"answer"}))
+    assert message == f"distillation loss at T = 4: {summary} (CheckError)"
+    assert "0.745" not in message and "0.25" not in message
