@@ -12,6 +12,12 @@ code crosses by value (``codec`` data, or a ``byvalue`` description rebuilt over
 test fails with ``byvalue.LabDesignError``; so no getattr, call or iteration the student process
 asks for is ever run on a tester object, and any such request is a forged message. Each call
 carries the tester's numerics policy (``numerics``), which the student process applies.
+
+An object passed again is the same object over there, as in one process: each call names its
+top-level dict, list, array and tensor arguments by a token of the tester's, and the student
+process updates the object it built for that token in place (``Peer.adopt``) instead of using a
+fresh copy. So a student's ``self.best_state = state`` (an alias, not a copy) sees the test
+change ``state`` before the next call, exactly as under ``nbgrader autograde``.
 """
 
 from __future__ import annotations
@@ -82,6 +88,47 @@ class Peer:
         )
         self.broken: BaseException | None = None  # set once the other side misbehaved or died
         self.after_request: Callable[[], None] = lambda: None  # the student flushes its output
+        self._tokens: dict[int, tuple[int, object]] = {}  # T: id(argument) -> (token, the object kept alive)
+        self._adopted: dict[int, object] = {}  # S: token -> the object built for it
+
+    # -- identity of arguments passed again ------------------------------------------------
+    def identity(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """T: a token for each top-level argument whose identity a student may keep."""
+        def token(value: object) -> int | None:
+            if not (type(value) in (dict, list, np.ndarray) or is_tensor(value)):
+                return None
+            known = self._tokens.get(id(value))
+            if known is None or known[1] is not value:
+                known = (len(self._tokens) + 1, value)
+                self._tokens[id(value)] = known
+            return known[0]
+
+        return {"args": [token(a) for a in args], "kwargs": {k: token(v) for k, v in kwargs.items()}}
+
+    def adopt(self, identity: object, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """S: each argument the tester named by a token becomes the object built for that token
+        before, updated in place to the new value where its shape allows (else the new value)."""
+        if identity is None:
+            return
+        if not (type(identity) is dict and type(identity.get("args")) is list
+                and type(identity.get("kwargs")) is dict and len(identity["args"]) == len(args)):
+            raise ProtocolError("expected a token (or None) per argument")
+
+        def adopted(token: object, value: object) -> object:
+            if token is None:
+                return value
+            if type(token) is not int:
+                raise ProtocolError("expected an integer token")
+            kept = self._adopted.get(token)
+            value = value if kept is None else _adopt(kept, value)
+            self._adopted[token] = value
+            return value
+
+        for i, token in enumerate(identity["args"]):
+            args[i] = adopted(token, args[i])
+        for key, token in identity["kwargs"].items():
+            if key in kwargs:
+                kwargs[key] = adopted(token, kwargs[key])
 
     # -- framing ---------------------------------------------------------------------------
     def _read(self, size: int) -> bytes:
@@ -226,6 +273,7 @@ class Peer:
             raise ProtocolError("expected an attribute name")
         if op == "call":
             args, kwargs = values
+            self.adopt(header.get("identity"), args, kwargs)
             with self.apply_context(header.get("context")):
                 result = target(*args, **kwargs)  # type: ignore[operator]
             return [result, [args, kwargs]]  # the arguments go back: the caller sees mutations
@@ -287,11 +335,48 @@ def _merged(old: object, new: object) -> object:
     same_kind = type(old) is type(new) or (is_tensor(old) and is_tensor(new))
     if same_kind and (type(old) in (list, dict) or is_tensor(old) or (
         type(old) is np.ndarray and old.shape == new.shape and old.dtype == new.dtype  # type: ignore[attr-defined]
+        and old.flags.writeable  # type: ignore[attr-defined]
     )):
         if is_tensor(old) and (old.shape != new.shape or old.dtype != new.dtype):  # type: ignore[attr-defined]
             return new
         sync(old, new)
         return old
+    return new
+
+
+def _adopt(kept: object, new: object) -> object:
+    """S: ``kept`` (built for an earlier call) made equal to ``new`` in place, down to its arrays,
+    tensors (values and ``.grad``) and containers, where its shape allows; else ``new``. Only
+    what differs is written, so a tensor the tester left alone keeps its autograd version."""
+    if type(kept) is dict and type(new) is dict:
+        for key in [k for k in kept if k not in new]:
+            del kept[key]
+        for key, value in new.items():
+            kept[key] = _adopt(kept[key], value) if key in kept else value
+        return kept
+    if type(kept) is list and type(new) is list:
+        kept[:] = [_adopt(a, b) for a, b in zip(kept, new, strict=True)] if len(kept) == len(new) else new
+        return kept
+    if type(kept) is np.ndarray and type(new) is np.ndarray:
+        if kept.shape == new.shape and kept.dtype == new.dtype and kept.flags.writeable:
+            if not np.array_equal(kept, new, equal_nan=kept.dtype.kind in "fc"):
+                kept[...] = new
+            return kept
+        return new
+    if is_tensor(kept) and is_tensor(new) and type(kept) is type(new):
+        same = (kept.shape, kept.dtype, kept.device, kept.requires_grad, kept.is_leaf) == (  # type: ignore[attr-defined]
+            new.shape, new.dtype, new.device, new.requires_grad, True)  # type: ignore[attr-defined]
+        if not same:
+            return new
+        import torch
+
+        with torch.no_grad():
+            if not torch.equal(kept, new):  # type: ignore[arg-type]
+                kept.copy_(new)  # type: ignore[attr-defined]
+        old_grad, new_grad = kept.grad, new.grad  # type: ignore[attr-defined]
+        if (old_grad is None) != (new_grad is None) or (new_grad is not None and not torch.equal(old_grad, new_grad)):
+            kept.grad = new_grad  # type: ignore[attr-defined]
+        return kept
     return new
 
 
@@ -330,8 +415,9 @@ class Remote:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         peer: Peer = object.__getattribute__(self, "_peer")
         context = peer.call_context() if peer.call_context else None
+        identity = peer.identity(args, kwargs) if peer.trusted else None
         result, (new_args, new_kwargs) = self._ask(
-            "call", values=[list(args), kwargs], context=context
+            "call", values=[list(args), kwargs], context=context, identity=identity
         )
         for old, new in zip(args, new_args, strict=False):
             sync(old, new)
