@@ -160,9 +160,18 @@ def pair():
     def what_arrived(value):
         return [type(value).__module__, type(value).__qualname__, value.__name__]
 
+    store = {}
+
+    def keep(value):  # an alias, not a copy (the classic EarlyStopping mistake)
+        store["kept"] = value
+
+    def kept():
+        return store["kept"]
+
     made = _Pair(
         {"scale": evil_scale, "box": Box(), "check": needs_positive, "custom": raises_custom,
-         "apply": apply, "arrived": what_arrived, "zeros": np.zeros}
+         "apply": apply, "arrived": what_arrived, "zeros": np.zeros, "keep": keep, "kept": kept,
+         "same": lambda a, b: a is b, "grad_of": lambda t: t.grad, "version": lambda t: t._version}
     )
     yield made
     made.close()
@@ -319,3 +328,30 @@ def test_the_tests_numerics_policy_holds_in_the_student_process(pair, function, 
             remote(argument)
     with np.errstate(all="ignore"):
         remote(argument)  # the student process's own policy is back after each call
+
+
+def test_an_argument_passed_again_is_the_same_object_over_there(pair):
+    keep, kept, same = pair.get("keep"), pair.get("kept"), pair.get("same")
+    state = {"w": np.array([1.0, 2.0]), "steps": [1]}
+    keep(state)
+    state["w"][0] = 99.0  # the test goes on training, in place
+    state["steps"].append(2)
+    pair.get("apply")(len, state)  # passed again: the student's alias now sees the change
+    assert kept()["w"].tolist() == [99.0, 2.0] and kept()["steps"] == [1, 2]
+    keep(state)
+    fresh = {"w": np.array([99.0, 2.0]), "steps": [1, 2]}
+    assert same(state, state) and not same(state, fresh)  # one object twice, two equal objects
+
+
+def test_a_tensor_passed_again_brings_its_new_grad_and_keeps_its_version_when_unchanged(pair):
+    grad_of, version = pair.get("grad_of"), pair.get("version")
+    p = torch.tensor([1.0, 2.0], requires_grad=True)
+    p.grad = torch.tensor([0.5, 0.5])
+    assert grad_of(p).tolist() == [0.5, 0.5]
+    p.grad = torch.tensor([-1.0, 3.0])
+    assert grad_of(p).tolist() == [-1.0, 3.0]
+    first = version(p)
+    assert version(p) == first  # nothing changed: no write, autograd's version stays
+    with torch.no_grad():
+        p.add_(1.0)
+    assert version(p) > first
