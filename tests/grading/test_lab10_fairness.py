@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab_variants import grade_variants, honest, mismatches, wrong
+from lab_variants import grade_variants, honest, mismatches, scribbling, wrong
 
 LOSSES_LOGSIGMOID = '''def discriminator_loss(real_logits, fake_logits):
     if not torch.is_tensor(real_logits) or not torch.is_tensor(fake_logits) \\
@@ -135,6 +135,7 @@ VARIANTS = [
     wrong("reparameterize-log-var-as-variance", "reparameterize-tests",
           reparameterize=REPARAMETERIZE_LOG_VAR_AS_VARIANCE),
     wrong("reparameterize-samples-afresh", "reparameterize-tests", reparameterize=REPARAMETERIZE_SAMPLES),
+    scribbling("lab10"),  # overwrites its arguments
 ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab_variants import grade_variants, honest, mismatches, wrong
+from lab_variants import grade_variants, honest, mismatches, scribbling, wrong
 
 ACCUMULATE_WITH_CLIP_GRAD_NORM = '''def accumulated_step(params, loss_fn, x, y, micro_batches, lr, max_norm):
     work = [p.clone().detach().requires_grad_() for p in params]
@@ -185,6 +185,7 @@ VARIANTS = [
     honest("search-base-ten-min", random_search=SEARCH_BASE_TEN),
     wrong("search-linear-lr", "random_search-tests", random_search=SEARCH_LINEAR_LR),
     wrong("search-keeps-the-highest", "random_search-tests", random_search=SEARCH_KEEPS_THE_HIGHEST),
+    scribbling("lab11", keeps=("exact_resume-tests", "random_search-tests")),  # overwrites its arguments
 ]
 
 
