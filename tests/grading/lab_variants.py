@@ -129,9 +129,15 @@ def _scribble(value):
     elif isinstance(value, _torch.Tensor) and value.is_floating_point():
         with _torch.no_grad():
             value.zero_()
-    elif type(value) in (list, tuple, dict):
-        for item in (value.values() if type(value) is dict else value):
+    elif type(value) in (list, tuple):
+        for item in value:
             _scribble(item)
+    elif type(value) is dict:  # arrays inside are zeroed; a dict of settings is emptied
+        if any(isinstance(item, (_np.ndarray, _torch.Tensor)) for item in value.values()):
+            for item in value.values():
+                _scribble(item)
+        else:
+            value.clear()
 
 
 def _scribbling(answer):
