@@ -160,9 +160,12 @@ def pair():
     def what_arrived(value):
         return [type(value).__module__, type(value).__qualname__, value.__name__]
 
+    def globals_of(function):
+        return sorted(name for name in function.__globals__ if not name.startswith("__"))
+
     made = _Pair(
         {"scale": evil_scale, "box": Box(), "check": needs_positive, "custom": raises_custom,
-         "apply": apply, "arrived": what_arrived, "zeros": np.zeros}
+         "apply": apply, "arrived": what_arrived, "zeros": np.zeros, "globals_of": globals_of}
     )
     yield made
     made.close()
@@ -201,6 +204,14 @@ def test_a_test_function_runs_as_a_copy_on_the_student_side(pair):
     assert pair.get("apply")(callback, np.ones(3)) == 6.0
     assert seen == []
     assert pair.get("apply")(lambda z: z * 3, 2) == 6
+
+
+def test_a_test_function_takes_along_only_the_globals_it_reads(pair):
+    # a test cell's namespace: what the function reads (np, scale) and what it must not carry,
+    # though its code names them as attributes (a hidden test's expected value, its inputs)
+    namespace = {"np": np, "scale": 2.0, "expected": np.array([4.0, 2.0]), "grad": np.ones(3)}
+    exec("def probe(t):\n    return [t.expected, t.grad.sum(), np.pi * scale]\n", namespace)
+    assert pair.get("globals_of")(namespace["probe"]) == ["np", "scale"]
 
 
 @pytest.mark.parametrize(
