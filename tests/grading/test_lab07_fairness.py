@@ -106,6 +106,8 @@ def nms(boxes, scores, iou_threshold):
         order = order[box_iou(boxes[best], boxes[order])[0] <= iou_threshold]
     return keep
 '''
+# kept indices handed out one at a time: every test iterates them once, as over a list
+NMS_AS_A_GENERATOR = NMS_AS_ARRAY.replace("    return keep\n", "    yield from (int(i) for i in keep)\n")
 RESIDUAL_EMPTY_SHORTCUT = '''class ResidualBlock(nn.Module):
     def __init__(self, in_channels, out_channels, stride=1):
         super().__init__()
@@ -151,6 +153,7 @@ VARIANTS = [
     wrong("iou-returns-a-cyclic-list", "iou_nms-tests", iou_nms=IOU_CYCLIC),
     wrong("iou-returns-an-always-equal-object", "iou_nms-tests", iou_nms=IOU_ALWAYS_EQUAL),
     honest("nms-returns-an-int-array", iou_nms=NMS_AS_ARRAY),
+    honest("nms-is-a-generator", iou_nms=NMS_AS_A_GENERATOR),
     honest("residual-empty-sequential-shortcut", residual_block=RESIDUAL_EMPTY_SHORTCUT),
     wrong("residual-ignores-its-weights", "residual_block-tests", residual_block=RESIDUAL_IGNORES_ITS_WEIGHTS),
     scribbling("lab07"),  # overwrites its arguments
