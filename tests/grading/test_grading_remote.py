@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import io
 import socket
 import struct
 import threading
@@ -84,6 +85,25 @@ def test_object_arrays_and_subclasses_are_not_data():
 def test_malformed_values_are_refused(tree):
     with pytest.raises(ProtocolError):
         Decoder([b"\0" * 8], lambda t: ["ref", 1, {}] if len(t) > 1 else None).decode(tree)
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [["float", "zz"], ["float"], ["bool"], ["int", "12x"], ["complex", "0x1p0"]],
+)
+def test_a_malformed_value_from_the_student_is_a_protocol_error_in_the_tester(tree):
+    tester_end, student_end = socket.socketpair()
+    with pytest.raises(ProtocolError, match="well-formed"):
+        Peer(tester_end, trusted=True).decode(tree, [b"\0\0"])
+    tester_end.close()
+    student_end.close()
+
+
+def test_a_header_nested_past_the_parsers_recursion_is_a_protocol_error():
+    text = b"[" * 200_000 + b"]" * 200_000
+    frame = struct.pack("!II", len(text), 0) + text
+    with pytest.raises(ProtocolError, match="JSON"):
+        read_message(io.BytesIO(frame).read)
 
 
 def test_handles_must_be_well_formed_and_handed_over():
