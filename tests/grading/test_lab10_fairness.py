@@ -119,6 +119,26 @@ def gaussian_kl(mu, log_var):
 REPARAMETERIZE_LOG_VAR_AS_VARIANCE = REPARAMETERIZE_STD_FIRST.replace("log_var.mul(0.5).exp()", "log_var.exp()")
 REPARAMETERIZE_SAMPLES = REPARAMETERIZE_STD_FIRST.replace("return eps * std + mu", "return torch.normal(mu, std)")
 
+# make_gan (given, in the answer cell) changed to build a discriminator of zeros: nothing has a
+# gradient, so "return 2 log 2, log 2" would match the reference step built from its weights
+STEP_WITH_A_SILENT_DISCRIMINATOR = '''import math
+
+
+def make_gan(seed, lr_G=0.05, lr_D=0.05):
+    """Given, changed: a discriminator of zeros has no gradient anywhere."""
+    torch.manual_seed(seed)
+    G = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2)).double()
+    D = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1)).double()
+    with torch.no_grad():
+        for p in D.parameters():
+            p.zero_()
+    return G, D, torch.optim.SGD(G.parameters(), lr=lr_G), torch.optim.SGD(D.parameters(), lr=lr_D)
+
+
+def gan_training_step(G, D, opt_G, opt_D, real, z, d_loss_fn, g_loss_fn):
+    return 2 * math.log(2), math.log(2)
+'''
+
 VARIANTS = [
     honest("losses-logsigmoid", gan_losses=LOSSES_LOGSIGMOID),
     honest("losses-softplus-by-hand", gan_losses=LOSSES_BY_HAND),
@@ -136,6 +156,7 @@ VARIANTS = [
           reparameterize=REPARAMETERIZE_LOG_VAR_AS_VARIANCE),
     wrong("reparameterize-samples-afresh", "reparameterize-tests", reparameterize=REPARAMETERIZE_SAMPLES),
     scribbling("lab10"),  # overwrites its arguments
+    wrong("changes-the-givens", "gan_training_step-tests", gan_training_step=STEP_WITH_A_SILENT_DISCRIMINATOR),
 ]
 
 
