@@ -88,6 +88,13 @@ def grade_variants(lab: str, variants: list[Variant], tmp_path: Path) -> dict[st
     return {r.student: r for r in results}
 
 
+def solution_answer(lab: str, grade_id: str) -> str:
+    """The source lab's own answer cell ``grade_id``."""
+    notebook = nbformat.read(str(source_notebook(lab)), 4)
+    (source,) = [c.source for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    return source
+
+
 def max_points(lab: str) -> dict[str, float]:
     notebook = nbformat.read(str(source_notebook(lab)), 4)
     return {

@@ -139,6 +139,37 @@ def gan_training_step(G, D, opt_G, opt_D, real, z, d_loss_fn, g_loss_fn):
     return 2 * math.log(2), math.log(2)
 '''
 
+# the losses returned as a torch.Tensor subclass whose __torch_function__ and __eq__ agree with
+# anything: not data, it crosses as a handle, and every check of it fails
+LOSSES_AS_AN_AGREEABLE_TENSOR = LOSSES_LOGSIGMOID + '''
+
+class Agreeable(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return torch.tensor(True)
+
+    def __eq__(self, other):
+        return True
+
+
+_honest_discriminator_loss = discriminator_loss
+
+
+def discriminator_loss(real_logits, fake_logits):
+    return _honest_discriminator_loss(real_logits, fake_logits).detach().as_subclass(Agreeable)
+'''
+# right losses, after changing what the student process's own libraries do: the tester's
+# dtype, compare and allclose are its own
+LOSSES_AFTER_GLOBAL_TRICKS = '''torch.set_default_dtype(torch.float64)
+np.seterr(all="ignore")
+import dlkit.check
+dlkit.check.compare = lambda *args, **kwargs: None
+torch.allclose = lambda *args, **kwargs: True
+np.isclose = lambda *args, **kwargs: True
+
+
+''' + LOSSES_LOGSIGMOID
+
 VARIANTS = [
     honest("losses-logsigmoid", gan_losses=LOSSES_LOGSIGMOID),
     honest("losses-softplus-by-hand", gan_losses=LOSSES_BY_HAND),
@@ -157,6 +188,8 @@ VARIANTS = [
     wrong("reparameterize-samples-afresh", "reparameterize-tests", reparameterize=REPARAMETERIZE_SAMPLES),
     scribbling("lab10"),  # overwrites its arguments
     wrong("changes-the-givens", "gan_training_step-tests", gan_training_step=STEP_WITH_A_SILENT_DISCRIMINATOR),
+    wrong("losses-as-an-agreeable-tensor", "gan_losses-tests", gan_losses=LOSSES_AS_AN_AGREEABLE_TENSOR),
+    honest("losses-after-global-tricks", gan_losses=LOSSES_AFTER_GLOBAL_TRICKS),
 ]
 
 

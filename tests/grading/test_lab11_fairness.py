@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab_variants import grade_variants, honest, mismatches, scribbling, wrong
+from lab_variants import grade_variants, honest, mismatches, scribbling, solution_answer, wrong
 
 ACCUMULATE_WITH_CLIP_GRAD_NORM = '''def accumulated_step(params, loss_fn, x, y, micro_batches, lr, max_norm):
     work = [p.clone().detach().requires_grad_() for p in params]
@@ -209,6 +209,9 @@ VARIANTS = [
     wrong("search-keeps-the-highest", "random_search-tests", random_search=SEARCH_KEEPS_THE_HIGHEST),
     scribbling("lab11"),  # overwrites its arguments
     wrong("changes-the-givens", "exact_resume-tests", exact_resume=RESUME_WITH_GIVENS_THAT_TRAIN_NOTHING),
+    # the givens drawn under a float64 default: other initial weights, still the given network
+    honest("resume-under-a-float64-default", exact_resume="torch.set_default_dtype(torch.float64)\n\n\n"
+           + solution_answer("lab11", "exact_resume")),
 ]
 
 
