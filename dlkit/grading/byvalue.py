@@ -19,6 +19,7 @@ Anything else a test passes fails the test with ``LabDesignError``: the lab must
 
 from __future__ import annotations
 
+import dis
 import importlib
 import marshal
 import sys
@@ -41,6 +42,8 @@ TESTER_TO_STUDENT_ONLY = ("lib", "module", "function")
 # guard.GUARD_NAME (not imported: guard imports remote, which imports this): a test cell's
 # functions call it around comparisons; their copy in the student process gets a pass-through.
 _GUARD_NAME = "__dlkit_guard__"
+_GLOBAL_OPS = frozenset(("LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL", "LOAD_NAME", "STORE_NAME",
+                         "DELETE_NAME", "LOAD_FROM_DICT_OR_GLOBALS"))
 _LIBRARY_TYPES = (types.BuiltinFunctionType, types.FunctionType, np.ufunc, type)
 
 
@@ -111,7 +114,12 @@ def encode(value: object, encode_data: Encode, *, libraries: bool) -> list[Any] 
 
 
 def _global_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
+    """The global names ``code`` (and the code nested in it) reads or writes.
+
+    Not ``co_names``: that also lists attribute names, and ``t.expected`` would ship the
+    test's own global ``expected`` (a hidden test's answer) to the student process.
+    """
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_OPS}
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= _global_names(const)

@@ -265,7 +265,7 @@ def read_message(read: Callable[[int], bytes]) -> tuple[dict[str, Any], list[byt
         raise ProtocolError(f"message too large ({json_size} bytes of header, {count} buffers)")
     try:
         header = json.loads(read(json_size))
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: "[[[[..." nested 100 000 deep
         raise ProtocolError("expected a JSON message header") from error
     sizes = header.get("sizes") if type(header) is dict else None
     if type(sizes) is not list or len(sizes) != count or any(

@@ -192,7 +192,18 @@ class Peer:
         def rebuild(tag: str, args: list[Any], decode: Callable[[object], Any]) -> object:
             return byvalue.decode(tag, args, decode, libraries=libraries)
 
-        return Decoder(buffers, self._object_for, rebuild, tags).decode(tree)
+        decoder = Decoder(buffers, self._object_for, rebuild, tags)
+        if not self.trusted:  # the tester's values: well-formed, and LabDesignError must show
+            return decoder.decode(tree)
+        try:
+            return decoder.decode(tree)
+        except ProtocolError:
+            raise
+        except (ValueError, TypeError, IndexError, KeyError, OverflowError, RecursionError) as error:
+            # ["float", "zz"], ["bool"], a uint16 "tensor": what the student process sent is no
+            # value at all, a forged message (never quoted: it could carry a hidden input)
+            raise ProtocolError(f"expected a well-formed value, got one that fails with "
+                                f"{type(error).__name__}") from error
 
     def _object_for(self, tree: list[Any]) -> object:
         if len(tree) < 2 or type(tree[1]) is not int:

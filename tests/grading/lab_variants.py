@@ -88,6 +88,13 @@ def grade_variants(lab: str, variants: list[Variant], tmp_path: Path) -> dict[st
     return {r.student: r for r in results}
 
 
+def solution_answer(lab: str, grade_id: str) -> str:
+    """The source lab's own answer cell ``grade_id``."""
+    notebook = nbformat.read(str(source_notebook(lab)), 4)
+    (source,) = [c.source for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    return source
+
+
 def max_points(lab: str) -> dict[str, float]:
     notebook = nbformat.read(str(source_notebook(lab)), 4)
     return {
@@ -111,3 +118,66 @@ def mismatches(lab: str, variants: list[Variant], results: dict[str, SubmissionR
                 problems.append(f"{variant.name}: {grade_id} scored {got.get(grade_id)}, expected {want} "
                                 f"[{result.status} {result.reason}] {messages.get(grade_id, '')}")
     return problems
+
+
+# A function that overwrites the arrays and tensors it was given (zeros) and then answers, right,
+# for what it left: it scores wherever a test computes its expected value after the call from the
+# arguments it passed, since the grader, like nbgrader, lets the caller see in-place changes.
+_SCRIBBLER = '''
+import functools as _functools
+
+
+def _scribble(value):
+    import numpy as _np
+    import torch as _torch
+
+    if type(value) is _np.ndarray and value.dtype.kind in "fc" and value.flags.writeable:
+        value[...] = 0
+    elif isinstance(value, _torch.Tensor) and value.is_floating_point():
+        with _torch.no_grad():
+            value.zero_()
+    elif type(value) in (list, tuple):
+        for item in value:
+            _scribble(item)
+    elif type(value) is dict:  # arrays inside are zeroed; a dict of settings is emptied
+        if any(isinstance(item, (_np.ndarray, _torch.Tensor)) for item in value.values()):
+            for item in value.values():
+                _scribble(item)
+        else:
+            value.clear()
+
+
+def _scribbling(answer):
+    if isinstance(answer, type) and hasattr(answer, "forward"):
+        answer.forward = _scribbling(answer.forward)
+        return answer
+
+    @_functools.wraps(answer)  # inspect.getsource follows __wrapped__: the source checks pass
+    def scribbled(*args, **kwargs):
+        for value in (*args, *kwargs.values()):
+            _scribble(value)
+        return answer(*args, **kwargs)
+
+    return scribbled
+'''
+
+
+def scribbling(lab: str, keeps: tuple[str, ...] = ()) -> Variant:
+    """The lab's own solutions, each function and module class wrapped by the scribbler above:
+    it must lose every task but ``keeps`` (tasks whose tests pass no arrays or tensors)."""
+    import ast
+
+    notebook = nbformat.read(str(source_notebook(lab)), 4)
+    answers: dict[str, str] = {}
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("solution"):
+            continue
+        names = [node.name for node in ast.parse(cell.source).body
+                 if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+        prefix = "" if answers else _SCRIBBLER
+        answers[meta["grade_id"]] = prefix + cell.source + "".join(
+            f"\n{name} = _scribbling({name})" for name in names) + "\n"
+    lost = frozenset(set(max_points(lab)) - set(keeps))
+    return Variant("scribbles-over-its-arguments", answers, lost)
+

@@ -187,8 +187,18 @@ def test_results_with_hostile_dunders_earn_nothing(tmp_path):
     assert "is defined in the notebook" in result.reason  # the always-equal result is named
 
 
-def test_socket_forgery_is_reported_as_tampering(tmp_path):
-    result = _grade_with(tmp_path, "correct", SOCKET_FORGERY)
+# a frame whose JSON header nests deeper than the tester's parser can recurse: malformed, so
+# forged; it crashed the tester before (graded "exit", code 4, as if the notebook had exited)
+MALFORMED_FRAMES = """import gc, struct
+_peer = next(o for o in gc.get_objects() if type(o).__name__ == "Peer")
+_text = b"[" * 200_000 + b"]" * 200_000
+_peer.sock.sendall(struct.pack("!II", len(_text), 0) + _text)
+"""
+
+
+@pytest.mark.parametrize("attack", [SOCKET_FORGERY, MALFORMED_FRAMES], ids=["forged-requests", "malformed-frame"])
+def test_socket_forgery_is_reported_as_tampering(tmp_path, attack):
+    result = _grade_with(tmp_path, "correct", attack)
     assert result.score == 0 and result.status == "tampering", result.reason
     assert "forged" in result.reason
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import io
 import socket
 import struct
 import threading
@@ -84,6 +85,25 @@ def test_object_arrays_and_subclasses_are_not_data():
 def test_malformed_values_are_refused(tree):
     with pytest.raises(ProtocolError):
         Decoder([b"\0" * 8], lambda t: ["ref", 1, {}] if len(t) > 1 else None).decode(tree)
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [["float", "zz"], ["float"], ["bool"], ["int", "12x"], ["complex", "0x1p0"]],
+)
+def test_a_malformed_value_from_the_student_is_a_protocol_error_in_the_tester(tree):
+    tester_end, student_end = socket.socketpair()
+    with pytest.raises(ProtocolError, match="well-formed"):
+        Peer(tester_end, trusted=True).decode(tree, [b"\0\0"])
+    tester_end.close()
+    student_end.close()
+
+
+def test_a_header_nested_past_the_parsers_recursion_is_a_protocol_error():
+    text = b"[" * 200_000 + b"]" * 200_000
+    frame = struct.pack("!II", len(text), 0) + text
+    with pytest.raises(ProtocolError, match="JSON"):
+        read_message(io.BytesIO(frame).read)
 
 
 def test_handles_must_be_well_formed_and_handed_over():
@@ -168,9 +188,13 @@ def pair():
     def kept():
         return store["kept"]
 
+    def globals_of(function):
+        return sorted(name for name in function.__globals__ if not name.startswith("__"))
+
     made = _Pair(
         {"scale": evil_scale, "box": Box(), "check": needs_positive, "custom": raises_custom,
-         "apply": apply, "arrived": what_arrived, "zeros": np.zeros, "keep": keep, "kept": kept,
+         "apply": apply, "arrived": what_arrived, "zeros": np.zeros, "globals_of": globals_of,
+         "keep": keep, "kept": kept,
          "same": lambda a, b: a is b, "grad_of": lambda t: t.grad, "version": lambda t: t._version}
     )
     yield made
@@ -210,6 +234,14 @@ def test_a_test_function_runs_as_a_copy_on_the_student_side(pair):
     assert pair.get("apply")(callback, np.ones(3)) == 6.0
     assert seen == []
     assert pair.get("apply")(lambda z: z * 3, 2) == 6
+
+
+def test_a_test_function_takes_along_only_the_globals_it_reads(pair):
+    # a test cell's namespace: what the function reads (np, scale) and what it must not carry,
+    # though its code names them as attributes (a hidden test's expected value, its inputs)
+    namespace = {"np": np, "scale": 2.0, "expected": np.array([4.0, 2.0]), "grad": np.ones(3)}
+    exec("def probe(t):\n    return [t.expected, t.grad.sum(), np.pi * scale]\n", namespace)
+    assert pair.get("globals_of")(namespace["probe"]) == ["np", "scale"]
 
 
 @pytest.mark.parametrize(

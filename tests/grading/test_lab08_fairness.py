@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab_variants import grade_variants, honest, mismatches, wrong
+from lab_variants import grade_variants, honest, mismatches, scribbling, wrong
 
 LSTM_HEADER = "def lstm_cell_forward(x, h, c, W_ih, W_hh, b_ih, b_hh):\n"
 LSTM_CHECK = '''    H = np.shape(h)[-1]
@@ -116,6 +116,7 @@ VARIANTS = [
     honest("sampling-searchsorted", sampling=SAMPLING_SEARCHSORTED),
     wrong("sampling-softmax-over-axis-0", "sampling-tests", sampling=SAMPLING_AXIS_0),
     wrong("sampling-global-random", "sampling-tests", sampling=SAMPLING_GLOBAL_RANDOM),
+    scribbling("lab08"),  # overwrites its arguments
 ]
 
 

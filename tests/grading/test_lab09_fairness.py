@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab_variants import grade_variants, honest, mismatches, wrong
+from lab_variants import grade_variants, honest, mismatches, scribbling, wrong
 
 MASKS = '''def causal_mask(L):
     return ~np.triu(np.ones((L, L), dtype=bool), k=1)
@@ -144,6 +144,7 @@ VARIANTS = [
     wrong("pe-sin-and-cos-halves", "positional_encoding-tests", positional_encoding=PE_HALVES),
     honest("decode-per-head", decode_step=DECODE_PER_HEAD),
     wrong("decode-without-itself", "decode_step-tests", decode_step=DECODE_WITHOUT_ITSELF),
+    scribbling("lab09", keeps=("positional_encoding-tests",)),  # overwrites its arguments
 ]
 
 

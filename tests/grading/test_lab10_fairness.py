@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab_variants import grade_variants, honest, mismatches, wrong
+from lab_variants import grade_variants, honest, mismatches, scribbling, wrong
 
 LOSSES_LOGSIGMOID = '''def discriminator_loss(real_logits, fake_logits):
     if not torch.is_tensor(real_logits) or not torch.is_tensor(fake_logits) \\
@@ -119,6 +119,57 @@ def gaussian_kl(mu, log_var):
 REPARAMETERIZE_LOG_VAR_AS_VARIANCE = REPARAMETERIZE_STD_FIRST.replace("log_var.mul(0.5).exp()", "log_var.exp()")
 REPARAMETERIZE_SAMPLES = REPARAMETERIZE_STD_FIRST.replace("return eps * std + mu", "return torch.normal(mu, std)")
 
+# make_gan (given, in the answer cell) changed to build a discriminator of zeros: nothing has a
+# gradient, so "return 2 log 2, log 2" would match the reference step built from its weights
+STEP_WITH_A_SILENT_DISCRIMINATOR = '''import math
+
+
+def make_gan(seed, lr_G=0.05, lr_D=0.05):
+    """Given, changed: a discriminator of zeros has no gradient anywhere."""
+    torch.manual_seed(seed)
+    G = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2)).double()
+    D = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1)).double()
+    with torch.no_grad():
+        for p in D.parameters():
+            p.zero_()
+    return G, D, torch.optim.SGD(G.parameters(), lr=lr_G), torch.optim.SGD(D.parameters(), lr=lr_D)
+
+
+def gan_training_step(G, D, opt_G, opt_D, real, z, d_loss_fn, g_loss_fn):
+    return 2 * math.log(2), math.log(2)
+'''
+
+# the losses returned as a torch.Tensor subclass whose __torch_function__ and __eq__ agree with
+# anything: not data, it crosses as a handle, and every check of it fails
+LOSSES_AS_AN_AGREEABLE_TENSOR = LOSSES_LOGSIGMOID + '''
+
+class Agreeable(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return torch.tensor(True)
+
+    def __eq__(self, other):
+        return True
+
+
+_honest_discriminator_loss = discriminator_loss
+
+
+def discriminator_loss(real_logits, fake_logits):
+    return _honest_discriminator_loss(real_logits, fake_logits).detach().as_subclass(Agreeable)
+'''
+# right losses, after changing what the student process's own libraries do: the tester's
+# dtype, compare and allclose are its own
+LOSSES_AFTER_GLOBAL_TRICKS = '''torch.set_default_dtype(torch.float64)
+np.seterr(all="ignore")
+import dlkit.check
+dlkit.check.compare = lambda *args, **kwargs: None
+torch.allclose = lambda *args, **kwargs: True
+np.isclose = lambda *args, **kwargs: True
+
+
+''' + LOSSES_LOGSIGMOID
+
 VARIANTS = [
     honest("losses-logsigmoid", gan_losses=LOSSES_LOGSIGMOID),
     honest("losses-softplus-by-hand", gan_losses=LOSSES_BY_HAND),
@@ -135,6 +186,10 @@ VARIANTS = [
     wrong("reparameterize-log-var-as-variance", "reparameterize-tests",
           reparameterize=REPARAMETERIZE_LOG_VAR_AS_VARIANCE),
     wrong("reparameterize-samples-afresh", "reparameterize-tests", reparameterize=REPARAMETERIZE_SAMPLES),
+    scribbling("lab10"),  # overwrites its arguments
+    wrong("changes-the-givens", "gan_training_step-tests", gan_training_step=STEP_WITH_A_SILENT_DISCRIMINATOR),
+    wrong("losses-as-an-agreeable-tensor", "gan_losses-tests", gan_losses=LOSSES_AS_AN_AGREEABLE_TENSOR),
+    honest("losses-after-global-tricks", gan_losses=LOSSES_AFTER_GLOBAL_TRICKS),
 ]
 
 

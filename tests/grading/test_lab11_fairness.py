@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab_variants import grade_variants, honest, mismatches, wrong
+from lab_variants import grade_variants, honest, mismatches, scribbling, solution_answer, wrong
 
 ACCUMULATE_WITH_CLIP_GRAD_NORM = '''def accumulated_step(params, loss_fn, x, y, micro_batches, lr, max_norm):
     work = [p.clone().detach().requires_grad_() for p in params]
@@ -160,6 +160,28 @@ SEARCH_LINEAR_LR = SEARCH_BASE_TEN.replace(
     "lo + (hi - lo) * u")
 SEARCH_KEEPS_THE_HIGHEST = SEARCH_BASE_TEN.replace("best = min(", "best = max(")
 
+# the givens (in the answer cell) changed: one network whatever the seed, and a train_steps that
+# trains nothing, so that a capture and restore that do nothing would look exact
+RESUME_WITH_GIVENS_THAT_TRAIN_NOTHING = '''def make_run(seed):
+    """Given, changed: the same network whatever the seed."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 1)).double()
+    return model, torch.optim.Adam(model.parameters(), lr=0.01)
+
+
+def train_steps(model, optimizer, steps):
+    """Given, changed: trains nothing."""
+    return [0.0] * steps
+
+
+def capture_state(model, optimizer):
+    return {}
+
+
+def restore_state(model, optimizer, state):
+    pass
+'''
+
 VARIANTS = [
     honest("accumulate-with-clip-grad-norm", accumulated_step=ACCUMULATE_WITH_CLIP_GRAD_NORM),
     wrong("accumulate-sums-the-means", "accumulated_step-tests", accumulated_step=ACCUMULATE_SUMS_THE_MEANS),
@@ -185,6 +207,11 @@ VARIANTS = [
     honest("search-base-ten-min", random_search=SEARCH_BASE_TEN),
     wrong("search-linear-lr", "random_search-tests", random_search=SEARCH_LINEAR_LR),
     wrong("search-keeps-the-highest", "random_search-tests", random_search=SEARCH_KEEPS_THE_HIGHEST),
+    scribbling("lab11"),  # overwrites its arguments
+    wrong("changes-the-givens", "exact_resume-tests", exact_resume=RESUME_WITH_GIVENS_THAT_TRAIN_NOTHING),
+    # the givens drawn under a float64 default: other initial weights, still the given network
+    honest("resume-under-a-float64-default", exact_resume="torch.set_default_dtype(torch.float64)\n\n\n"
+           + solution_answer("lab11", "exact_resume")),
 ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab_variants import grade_variants, honest, mismatches, wrong
+from lab_variants import grade_variants, honest, mismatches, scribbling, wrong
 
 ADVERSARIAL_BACKWARD = '''def _input_grad(model, x, y):
     x = x.clone().detach()
@@ -150,6 +150,7 @@ VARIANTS = [
     wrong("grad-cam-without-relu", "grad_cam-tests", grad_cam=GRAD_CAM_WITHOUT_RELU),
     wrong("grad-cam-sum-not-mean", "grad_cam-tests", grad_cam=GRAD_CAM_SUM_NOT_MEAN),
     wrong("grad-cam-argmax-class", "grad_cam-tests", grad_cam=GRAD_CAM_ARGMAX_CLASS),
+    scribbling("lab12"),  # overwrites its arguments
 ]
 
 
