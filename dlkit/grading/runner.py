@@ -40,6 +40,7 @@ from dlkit.grading.sandbox import (
     Limits,
     descendant_count,
     detect_isolation,
+    machine_slot,
 )
 from dlkit.grading.workdir import make_workdir, remove_workdir
 
@@ -203,7 +204,7 @@ class Runner:
         if self.isolation == "none":
             scratch = os.path.join(self.workdir, f"scratch-{self._counter}")
             os.makedirs(scratch)
-        spec = job_spec(job, slot=slot, isolation=self.isolation, limits=self.limits,
+        spec = job_spec(job, slot=machine_slot(os.getpid(), slot), isolation=self.isolation, limits=self.limits,
                         env=notebook_env(self.seed, scratch, self.extra_env), seed=self.seed)
         job_file = os.path.join(self.workdir, f"job-{self._counter}.json")
         with open(job_file, "w") as f:

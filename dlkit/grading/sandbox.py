@@ -43,6 +43,15 @@ from dlkit.grading.syscalls import (
 ISOLATION_LEVELS = ("root", "userns", "none")
 SCRATCH = "/tmp/work"  # the submission's only writable place, inside its private /tmp
 UID_BASE = 1_900_000  # one unprivileged uid per parallel slot, so RLIMIT_NPROC is per sandbox
+SLOTS_PER_GRADER = 512
+
+
+def machine_slot(grader_pid: int, slot: int) -> int:
+    """The sandbox slot (its uid is ``UID_BASE`` + this) of a grader's parallel ``slot``, made
+    unique on the machine by the grader's pid: RLIMIT_NPROC counts every process of a uid, so a
+    fork bomb graded in one ``dlkit grade`` must not use up the processes of a sandbox in another
+    run, or of a learner's ``dlkit check``, beside it (below 2**31 for any pid)."""
+    return (grader_pid % 2**21) * SLOTS_PER_GRADER + slot % SLOTS_PER_GRADER
 
 
 

@@ -254,3 +254,49 @@ def test_after_sigkill_the_zygote_dies_and_the_next_grader_sweeps(tmp_path: Path
         assert alive.is_dir() and str(alive) not in sweep_stale(str(alive.parent))
     finally:
         remove_workdir(str(alive))
+
+
+HOLD_THE_PROCESS_CAP = """import subprocess, time
+held = []
+try:
+    while True:  # as many processes as the sandbox allows, then keep them
+        held.append(subprocess.Popen(["sleep", "41"]))
+except OSError:
+    pass
+time.sleep(30)
+"""
+
+
+def _holders() -> int:
+    count = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            count += (proc / "cmdline").read_bytes() == b"sleep\x0041\x00"
+        except OSError:
+            pass
+    return count
+
+
+@pytest.mark.skipif(detect_isolation()[0] != "root", reason="per-sandbox user ids need root")
+def test_a_process_hog_in_one_grader_leaves_another_grader_its_processes(tmp_path: Path) -> None:
+    """RLIMIT_NPROC counts every process of a uid: two graders at once (a class being graded,
+    a learner's ``dlkit check``) must not share their sandboxes' uids (``machine_slot``)."""
+    hog = tmp_path / "hog"
+    course = copy_course(hog)
+    write_attacks(hog / "submitted", {"hog": HOLD_THE_PROCESS_CAP}, "blank")
+    grader = subprocess.Popen(
+        [*dlkit_command(), "grade", str(hog / "submitted"), "--lab", "lab01", "--course", str(course),
+         "--out", str(hog / "out"), "--jobs", "1", "--timeout", "60"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _holders() < Limits().processes // 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _holders() >= Limits().processes // 2, "the hog never filled its process cap"
+        beside = attack_batch(tmp_path / "beside", {"honest": ("correct", "x = 1")}, jobs=1)
+        result, _ = beside["honest"]
+        assert (result.score, result.status) == (6.0, "ok"), result.reason
+    finally:
+        grader.kill()
+        grader.wait(timeout=60)
