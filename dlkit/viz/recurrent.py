@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from dlkit.viz.demo import Demo
+from dlkit.viz.style import drawable
 
 GATES = {nn.LSTM: ("input i", "forget f", "output o"), nn.GRU: ("reset r", "update z"), nn.RNN: ()}
 
@@ -207,7 +208,7 @@ class RecurrentStateDemo(Demo):
         self.cursors = [ax.axvline(0, color="black", lw=1.5, alpha=0.6) for ax in (self.ax_h, self.ax_g)]
         every = max(1, -(-len(text) // 50))      # a label per character while they fit
         self.ax_g.set_xticks(range(0, len(text), every))
-        self.ax_g.set_xticklabels([ch if ch != " " else "␣" for ch in text[::every]], fontsize=8)
+        self.ax_g.set_xticklabels([drawable(ch, visible_spaces=True) for ch in text[::every]], fontsize=8)
         # one tick per character is many artists: no grid lines and no tick marks over the map
         self.ax_h.grid(False)
         self.ax_g.grid(False, axis="x")
@@ -215,11 +216,11 @@ class RecurrentStateDemo(Demo):
         self._drawn_text = text
 
     def _title(self, text: str, step: int) -> str:
-        title = f"step {step}: read {text[step]!r}"
+        title = f"step {step}: read {drawable(text[step])!r}"
         guesses = self._read(text)[1]
         if guesses is None:
             return title
         top = guesses[step].topk(3)
-        named = ", ".join(f"{self.decode([int(i)])!r} {float(p):.2f}"
+        named = ", ".join(f"{drawable(self.decode([int(i)]))!r} {float(p):.2f}"
                           for p, i in zip(top.values, top.indices, strict=True))
         return f"{title}; next: {named}"
