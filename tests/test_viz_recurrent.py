@@ -91,9 +91,12 @@ def test_a_refused_text_typed_into_the_box_is_explained_beside_the_controls():
     assert d.state == {"text": "abc fed", "step": 3} and d._image.value == picture
     assert d._controls["text"].value == ""             # what was typed stays, to be corrected
     d._controls["text"].value = "<b>" * 70             # 210 characters, shown as text, not HTML
-    assert "&lt;b&gt;" in message.value and "<b>" not in message.value
+    assert "got 210 characters ('&lt;b&gt;" in message.value and "<b>" not in message.value
+    d._controls["text"].value = "a"                    # one character: the cursor cannot move
+    assert message.value == "" and d._controls["step"].disabled and d.state["step"] == 0
     d._controls["text"].value = "abc"
     assert message.value == "" and d.state["text"] == "abc" and d._image.value != picture
+    assert not d._controls["step"].disabled and d._controls["step"].max == 2
 
 
 def test_typed_characters_the_font_lacks_are_drawn_without_a_warning(recwarn):

@@ -138,7 +138,8 @@ class RecurrentStateDemo(Demo):
     def validate(self, state: dict[str, Any]) -> dict[str, Any]:
         text = state["text"]
         if not isinstance(text, str) or not 1 <= len(text) <= 200:
-            raise ValueError(f"expected text of 1 to 200 characters, got {text!r}")
+            got = f"{len(text)} characters ({text[:20]!r}…)" if isinstance(text, str) and text else repr(text)
+            raise ValueError(f"expected text of 1 to 200 characters, got {got}")
         step = int(state["step"])
         if not 0 <= step < len(text):
             step = len(text) - 1 if step >= len(text) else 0   # a shorter text moves the cursor
@@ -149,7 +150,9 @@ class RecurrentStateDemo(Demo):
                 "step": widgets.IntSlider(min=0, max=199, description="step")}
 
     def refresh_controls(self) -> None:
-        self._controls["step"].max = len(self.state["text"]) - 1
+        step = self._controls["step"]
+        step.max = max(1, len(self.state["text"]) - 1)   # a slider needs two values
+        step.disabled = len(self.state["text"]) == 1      # one character: nowhere to move
 
     def trace(self) -> dict[str, np.ndarray]:
         """The traces of the current text: exactly what is drawn (computed once per text)."""
