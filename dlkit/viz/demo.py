@@ -11,7 +11,9 @@ rendered at exactly the size it is shown (no stretching, no blur); the whole dem
 1280×720 screen in JupyterLab. ``presenter=True`` (or ``presenter_mode()`` for every demo
 made afterwards) renders the figure 1.5× larger, fonts and lines included, and enlarges the
 controls' text, for a projector in a lecture hall. Training demos add play / pause / step /
-reset controls so a lecturer can let learning happen in front of the room.
+reset controls so a lecturer can let learning happen in front of the room. A value typed into
+a control that the demo refuses (an empty text) is explained in a line under the controls,
+where the learner looks; the figure keeps the last valid state.
 
 Displayed, a demo offers two representations: the live widget, for a front end with a widget
 manager (JupyterLab), and a PNG of the current figure for everything else (nbval, HTML export,
