@@ -1,5 +1,5 @@
-"""Every lesson runs top to bottom, prints no warning, and every claim it asserts holds for
-seeds 0..4, not for one lucky seed.
+"""Every lesson runs top to bottom, prints no warning, draws no figure whose titles overlap, and
+every claim it asserts holds for seeds 0..4, not for one lucky seed.
 
 Each lesson starts with ``SEED = dlkit.seed(0)`` and derives every random choice from ``SEED``
 (test_lessons_derive_every_seed_from_SEED keeps it so); a run for seed k executes the lesson
@@ -27,6 +27,7 @@ SEEDS = range(5)
 LITERAL_SEED = re.compile(r"(?:\bseed|manual_seed|default_rng)\(\s*\d|\bseed\s*=\s*\d")
 WARNING_TEXT = re.compile(r"Warning\b|warnings\.warn")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+FIGURE_WATCH = Path(__file__).with_name("figure_watch.py")
 
 
 def with_seed(path: Path, seed: int) -> nbformat.NotebookNode:
@@ -38,12 +39,17 @@ def with_seed(path: Path, seed: int) -> nbformat.NotebookNode:
 
 
 def execute(lesson: nbformat.NotebookNode) -> None:
-    """Run every cell in a fresh kernel of this interpreter, in course/, in quick mode."""
+    """Run every cell in a fresh kernel of this interpreter, in course/, in quick mode, with
+    figure_watch.py loaded first (its cell is taken out again, so cell numbers stay the lesson's)."""
     # the kernel inherits this process's environment, forced kernel-path variables included
     env = {**os.environ, "DLKIT_QUICK": "1"}
+    lesson.cells.insert(0, nbformat.v4.new_code_cell(f"import runpy\nrunpy.run_path({str(FIGURE_WATCH)!r})"))
     client = NotebookClient(lesson, kernel_name=kernel_name(), timeout=600, allow_errors=False,
                             resources={"metadata": {"path": str(ROOT / "course")}})
-    client.execute(env=env)
+    try:
+        client.execute(env=env)
+    finally:
+        lesson.cells.pop(0)
 
 
 def kernel_name() -> str:
@@ -92,6 +98,19 @@ def test_lessons_derive_every_seed_from_SEED(path):
                if LITERAL_SEED.search(line) and SEED_LINE not in line
                and not re.match(r"\s*def \w+\(.*\bseed=0\b", line)]   # a default that calls override
     assert not literal, f"{path.name} seeds with a literal, not SEED: {literal}"
+
+
+def test_the_check_sees_two_titles_printed_over_each_other():
+    lesson = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as plt\n"
+        "fig, (a, b) = plt.subplots(1, 2, figsize=(5, 3))\n"
+        "a.set_title('a long title that runs on into the panel beside it')\n"
+        "b.set_title('and the long title of the panel beside it')\n"
+        "plt.show()")])
+    execute(lesson)
+    assert len(lesson.cells) == 1
+    printed = stderr_outputs(lesson)
+    assert printed and "overlap" in printed[0] and "cell 0" in printed[0], printed
 
 
 def test_the_warning_check_sees_a_warning():

@@ -176,6 +176,9 @@ print(len(dashboard.steps["step"]))
     outputs = notebook.cells[0].outputs
     pictures = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(pictures) == 1, json.dumps(outputs)[:500]
+    # a front end without images (a terminal, a text export) shows what the picture is
+    assert pictures[0]["data"]["text/plain"] == (
+        "<figure: loss, accuracy, learning rate, gradient norm, throughput (samples/s)>")
     assert [o["text"] for o in outputs if o.output_type == "stream"] == ["88\n"]
 
 

@@ -103,6 +103,14 @@ def test_characters_outside_the_vocabulary_are_named_and_read_as_unknown():
     assert colours["é"] != colours["c"]
 
 
+def test_an_emoji_or_a_tab_is_named_and_drawn_without_a_glyph_warning(recwarn):
+    d = demo(text="the\tcat 🙂", head=0)
+    d.png()
+    assert [str(w.message) for w in recwarn if "Glyph" in str(w.message)] == []
+    assert "read as <unk> (coloured): '⇥', '\ufffd'" in d.title.get_text()
+    assert [t.get_text() for t in d.ax_one.get_xticklabels()][3] == "⇥"
+
+
 def test_text_longer_than_the_context_keeps_its_last_tokens_and_says_so():
     long_text = "the quick brown fox jumps over the lazy dog"        # 43 characters
     d = demo(max_len=16, text=long_text, head=0)

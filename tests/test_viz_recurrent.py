@@ -80,6 +80,36 @@ def test_demo_controls_follow_the_state():
     assert "step 3" in d.ax_h.get_title()
 
 
+def test_a_refused_text_typed_into_the_box_is_explained_beside_the_controls():
+    d = demo(text="abc fed", step=3)
+    view = d.widget()
+    message = next(w for w in view.children[0].children if "dlkit-demo-message" in w._dom_classes)
+    picture = d._image.value
+    d._controls["text"].value = ""                     # the learner empties the box, presses Enter
+    assert "expected text of 1 to 200 characters, got ''" in message.value
+    assert "still shows the last valid text" in message.value
+    assert d.state == {"text": "abc fed", "step": 3} and d._image.value == picture
+    assert d._controls["text"].value == ""             # what was typed stays, to be corrected
+    d._controls["text"].value = "<b>" * 70             # 210 characters, shown as text, not HTML
+    assert "got 210 characters ('&lt;b&gt;" in message.value and "<b>" not in message.value
+    d._controls["text"].value = "a"                    # one character: the cursor cannot move
+    assert message.value == "" and d._controls["step"].disabled and d.state["step"] == 0
+    d._controls["text"].value = "abc"
+    assert message.value == "" and d.state["text"] == "abc" and d._image.value != picture
+    assert not d._controls["step"].disabled and d._controls["step"].max == 2
+
+
+def test_typed_characters_the_font_lacks_are_drawn_without_a_warning(recwarn):
+    d = demo(text="a\tb 🙂c", step=1)
+    d.png()
+    d.set(step=4)
+    d.png()
+    assert [str(w.message) for w in recwarn if "Glyph" in str(w.message)] == []
+    labels = [t.get_text() for t in d.ax_g.get_xticklabels()]
+    assert labels == ["a", "⇥", "b", "␣", "\ufffd", "c"]
+    assert "read '\ufffd'" in d.ax_h.get_title()
+
+
 def test_demo_refuses_bad_state():
     with pytest.raises(ValueError, match="1 to 200 characters"):
         demo(text="")

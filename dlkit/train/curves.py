@@ -65,15 +65,21 @@ def in_notebook() -> bool:
 
 
 class _PNG:
-    """A rendered figure that Jupyter shows as an image."""
+    """A rendered figure that Jupyter shows as an image; where no image can be shown (a
+    terminal, a text export) it reads as what it shows, not as an object's address."""
 
     def __init__(self, figure: Figure) -> None:
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=80)
         self.data = buffer.getvalue()
+        titles = [ax.get_title() for ax in figure.axes if ax.get_visible() and ax.get_title()]
+        self.text = f"<figure: {', '.join(titles)}>" if titles else "<figure>"
 
     def _repr_png_(self) -> bytes:
         return self.data
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 class InPlaceImage:

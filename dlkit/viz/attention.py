@@ -23,16 +23,14 @@ from matplotlib.patches import Rectangle
 from torch import nn
 
 from dlkit.viz.demo import DRAW_LOCK, Demo, figure_png
-from dlkit.viz.style import PALETTE, demo_style
+from dlkit.viz.style import PALETTE, demo_style, drawable
 
 ALL_HEADS = "all"
 UNKNOWN_COLOR = PALETTE[1]   # vermillion: the tick label of a token read as <unk>
-SHOWN_SYMBOLS = {" ": "␣", "\n": "⏎", "\t": "⇥"}
-
-
 def token_label(token: str) -> str:
-    """A tick label for ``token``: white space made visible, long words cut."""
-    token = "".join(SHOWN_SYMBOLS.get(ch, ch) for ch in token)
+    """A tick label for ``token``: white space made visible, what the font cannot draw as �,
+    long words cut."""
+    token = drawable(token, visible_spaces=True)
     return token if len(token) <= 8 else token[:7] + "…"
 
 
@@ -280,7 +278,7 @@ class AttentionDemo(Demo):
                  f"query {query} {token_label(tokens[query])!r} looks at "
                  + ", ".join(f"{token_label(tokens[k])!r} ({k}) {weights[k]:.2f}" for k in top)]
         if unknown:
-            named = ", ".join(repr(t) for t in unknown[:5]) + (", …" if len(unknown) > 5 else "")
+            named = ", ".join(repr(drawable(t)) for t in unknown[:5]) + (", …" if len(unknown) > 5 else "")
             lines.append(f"not in the vocabulary, read as <unk> (coloured): {named}")
         if dropped:
             lines.append(f"longer than the model's context of {self.model.max_len} tokens: "

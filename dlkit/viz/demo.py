@@ -11,7 +11,9 @@ rendered at exactly the size it is shown (no stretching, no blur); the whole dem
 1280×720 screen in JupyterLab. ``presenter=True`` (or ``presenter_mode()`` for every demo
 made afterwards) renders the figure 1.5× larger, fonts and lines included, and enlarges the
 controls' text, for a projector in a lecture hall. Training demos add play / pause / step /
-reset controls so a lecturer can let learning happen in front of the room.
+reset controls so a lecturer can let learning happen in front of the room. A value typed into
+a control that the demo refuses (an empty text) is explained in a line under the controls,
+where the learner looks; the figure keeps the last valid state.
 
 Displayed, a demo offers two representations: the live widget, for a front end with a widget
 manager (JupyterLab), and a PNG of the current figure for everything else (nbval, HTML export,
@@ -20,6 +22,7 @@ a terminal). A front end picks the richest it can show.
 from __future__ import annotations
 
 import base64
+import html
 import io
 import math
 import threading
@@ -156,6 +159,7 @@ class Demo:
         self._controls: dict[str, widgets.ValueWidget] = {}
         self._view: widgets.Widget | None = None
         self._image: widgets.Image | None = None
+        self._message: widgets.HTML | None = None
         self._syncing = False
         self._last_tick = 0.0
         self._laid_out_for: tuple[tuple, tuple[int, ...]] | None = None
@@ -263,7 +267,10 @@ class Demo:
                                                           min_width=f"{width}px", object_fit="none",
                                                           flex="0 0 auto"))
         self._image.add_class("dlkit-demo-figure")
-        column = widgets.VBox([*self._controls.values(), *self._actions()],
+        # where a value typed into a control that the demo refuses is explained (``_on_control``)
+        self._message = widgets.HTML("", layout=widgets.Layout(width="100%"))
+        self._message.add_class("dlkit-demo-message")
+        column = widgets.VBox([*self._controls.values(), *self._actions(), self._message],
                               layout=widgets.Layout(width=f"{CONTROLS_WIDTH}px", flex="0 0 auto",
                                                     overflow="hidden"))
         column.add_class("dlkit-demo-controls")
@@ -326,7 +333,23 @@ class Demo:
             name = next(n for n, c in self._controls.items() if c is change["owner"])
             if _is_echo(change["owner"], self.state[name], change["new"]):
                 return
-            self.set(**{name: change["new"]})
+            try:
+                self.set(**{name: change["new"]})
+            except ValueError as error:
+                # a text box can hold what the demo refuses (an empty text): say so beside the
+                # controls, where the learner looks, instead of an error in the kernel's log
+                # that JupyterLab shows nowhere; the figure keeps the last valid state and the
+                # box keeps what was typed, to be corrected
+                self._say(f"{error}. The figure still shows the last valid {name}.")
+                return
+            self._say("")
+
+    def _say(self, message: str) -> None:
+        """Show ``message`` under the controls ("" clears it)."""
+        shown = (f'<div style="color: #B00020; line-height: 1.3; overflow-wrap: anywhere">'
+                 f'{html.escape(message, quote=False)}</div>') if message else ""
+        if self._message is not None and self._message.value != shown:
+            self._message.value = shown
 
     def _sync_view(self) -> None:
         if self._view is None:

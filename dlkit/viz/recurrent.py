@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from dlkit.viz.demo import Demo
+from dlkit.viz.style import drawable
 
 GATES = {nn.LSTM: ("input i", "forget f", "output o"), nn.GRU: ("reset r", "update z"), nn.RNN: ()}
 
@@ -137,7 +138,8 @@ class RecurrentStateDemo(Demo):
     def validate(self, state: dict[str, Any]) -> dict[str, Any]:
         text = state["text"]
         if not isinstance(text, str) or not 1 <= len(text) <= 200:
-            raise ValueError(f"expected text of 1 to 200 characters, got {text!r}")
+            got = f"{len(text)} characters ({text[:20]!r}…)" if isinstance(text, str) and text else repr(text)
+            raise ValueError(f"expected text of 1 to 200 characters, got {got}")
         step = int(state["step"])
         if not 0 <= step < len(text):
             step = len(text) - 1 if step >= len(text) else 0   # a shorter text moves the cursor
@@ -148,7 +150,9 @@ class RecurrentStateDemo(Demo):
                 "step": widgets.IntSlider(min=0, max=199, description="step")}
 
     def refresh_controls(self) -> None:
-        self._controls["step"].max = len(self.state["text"]) - 1
+        step = self._controls["step"]
+        step.max = max(1, len(self.state["text"]) - 1)   # a slider needs two values
+        step.disabled = len(self.state["text"]) == 1      # one character: nowhere to move
 
     def trace(self) -> dict[str, np.ndarray]:
         """The traces of the current text: exactly what is drawn (computed once per text)."""
@@ -207,7 +211,7 @@ class RecurrentStateDemo(Demo):
         self.cursors = [ax.axvline(0, color="black", lw=1.5, alpha=0.6) for ax in (self.ax_h, self.ax_g)]
         every = max(1, -(-len(text) // 50))      # a label per character while they fit
         self.ax_g.set_xticks(range(0, len(text), every))
-        self.ax_g.set_xticklabels([ch if ch != " " else "␣" for ch in text[::every]], fontsize=8)
+        self.ax_g.set_xticklabels([drawable(ch, visible_spaces=True) for ch in text[::every]], fontsize=8)
         # one tick per character is many artists: no grid lines and no tick marks over the map
         self.ax_h.grid(False)
         self.ax_g.grid(False, axis="x")
@@ -215,11 +219,11 @@ class RecurrentStateDemo(Demo):
         self._drawn_text = text
 
     def _title(self, text: str, step: int) -> str:
-        title = f"step {step}: read {text[step]!r}"
+        title = f"step {step}: read {drawable(text[step])!r}"
         guesses = self._read(text)[1]
         if guesses is None:
             return title
         top = guesses[step].topk(3)
-        named = ", ".join(f"{self.decode([int(i)])!r} {float(p):.2f}"
+        named = ", ".join(f"{drawable(self.decode([int(i)]))!r} {float(p):.2f}"
                           for p, i in zip(top.values, top.indices, strict=True))
         return f"{title}; next: {named}"

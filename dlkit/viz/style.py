@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 
 import matplotlib
+from matplotlib import font_manager
 
 # Okabe–Ito: distinguishable under the common forms of colour blindness
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
@@ -65,3 +67,23 @@ def demo_style() -> Iterator[None]:
     """The course style with the type sizes of an interactive demo (chapters 01-10)."""
     with matplotlib.rc_context({**STYLE, **DEMO_STYLE}):
         yield
+
+
+# white space made visible where a figure labels single characters or tokens
+VISIBLE_WHITESPACE = {" ": "␣", "\n": "⏎", "\t": "⇥"}
+REPLACEMENT = "\ufffd"
+
+
+@cache
+def _font_has_glyph(character: str) -> bool:
+    font = font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))
+    return character.isprintable() and font.get_char_index(ord(character)) != 0
+
+
+def drawable(text: str, visible_spaces: bool = False) -> str:
+    """``text`` as the course font can draw it, for figures that show what a learner typed
+    (chapters 08-09): tab and newline as ⇥ and ⏎ (a space as ␣ with ``visible_spaces``), and
+    any other character the font has no glyph for (an emoji, a control character) as �, where
+    matplotlib would draw an empty box and warn on every redraw."""
+    shown = {**VISIBLE_WHITESPACE} if visible_spaces else {"\n": "⏎", "\t": "⇥"}
+    return "".join(shown.get(ch) or (ch if _font_has_glyph(ch) else REPLACEMENT) for ch in text)

@@ -1,5 +1,6 @@
-"""End to end in a real browser: chapter 08 runs in JupyterLab, and its recurrent-state demo
-redraws when the text it reads is changed."""
+"""End to end in a real browser: chapter 08 runs in JupyterLab, its recurrent-state demo
+redraws when the text it reads is changed, and says under its controls why it refuses an
+empty text (an error raised there would reach no part of JupyterLab a learner looks at)."""
 import pytest
 from lab_helpers import ARTIFACTS, NEEDS_CHROMIUM, run_to_the_demo
 
@@ -24,6 +25,11 @@ def test_recurrent_state_demo_reacts_in_the_browser(lab_server, chromium):
         page.wait_for_timeout(300)
         picture_after = image.screenshot()
         demo.screenshot(path=str(ARTIFACTS / "recurrent-state-after.png"))
+        text.fill("")
+        text.press("Enter")
+        demo.locator(".dlkit-demo-message", has_text="expected text of 1 to 200 characters, got ''").wait_for(
+            timeout=30_000)
+        assert image.screenshot() == picture_after, "the figure changed for a refused text"
     finally:
         page.close()
     assert picture_after != picture_before, "the text changed but the plot did not"
