@@ -109,6 +109,18 @@ def unprivileged(workdir: Path) -> list[str] | str:
     return "no unprivileged user here can run this interpreter (setpriv/unshare unavailable)"
 
 
+def processes_running(*argv: str) -> int:
+    """How many processes on the machine run exactly this command line (``"sleep", "600"``)."""
+    cmdline = "".join(f"{arg}\x00" for arg in argv).encode()
+    count = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            count += (proc / "cmdline").read_bytes() == cmdline
+        except OSError:
+            pass
+    return count
+
+
 def dlkit_command() -> list[str]:
     """The ``dlkit`` command of this environment."""
     import sys

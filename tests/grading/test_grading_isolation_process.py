@@ -27,6 +27,7 @@ from grading_helpers import (
     copy_course,
     dlkit_command,
     printed,
+    processes_running,
     submit,
     unprivileged,
     write_attacks,
@@ -268,13 +269,7 @@ time.sleep(30)
 
 
 def _holders() -> int:
-    count = 0
-    for proc in Path("/proc").iterdir():
-        try:
-            count += (proc / "cmdline").read_bytes() == b"sleep\x0041\x00"
-        except OSError:
-            pass
-    return count
+    return processes_running("sleep", "41")
 
 
 @pytest.mark.skipif(detect_isolation()[0] != "root", reason="per-sandbox user ids need root")
