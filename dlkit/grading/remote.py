@@ -15,7 +15,7 @@ carries the tester's numerics policy (``numerics``), which the student process a
 
 An object passed again is the same object over there, as in one process: each call names its
 top-level dict, list, array and tensor arguments by a token of the tester's, and the student
-process updates the object it built for that token in place (``Peer.adopt``) instead of using a
+process updates the object it built for that token in place (``Peer.adopt``, ``arguments``) instead of using a
 fresh copy. So a student's ``self.best_state = state`` (an alias, not a copy) sees the test
 change ``state`` before the next call, exactly as under ``nbgrader autograde``.
 """
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from dlkit.grading import byvalue, numerics
+from dlkit.grading.arguments import adopt, sync
 from dlkit.grading.codec import (
     Decoder,
     Encoder,
@@ -120,7 +121,7 @@ class Peer:
             if type(token) is not int:
                 raise ProtocolError("expected an integer token")
             kept = self._adopted.get(token)
-            value = value if kept is None else _adopt(kept, value)
+            value = value if kept is None else adopt(kept, value)
             self._adopted[token] = value
             return value
 
@@ -309,88 +310,6 @@ class Peer:
         raise ProtocolError("expected a known request")
 
 
-def sync(old: object, new: object) -> None:
-    """Copy what the other process did to an argument back into our own object (chapter 00)."""
-    if byvalue.sync_generator(old, new):
-        return
-    if type(old) is np.ndarray and type(new) is np.ndarray:
-        if old.shape == new.shape and old.dtype == new.dtype and old.flags.writeable:
-            if not np.array_equal(old, new, equal_nan=old.dtype.kind in "fc"):
-                old[...] = new
-    elif is_tensor(old) and is_tensor(new):
-        if old.shape == new.shape and old.dtype == new.dtype:  # type: ignore[attr-defined]
-            if not bool((old.detach() == new.detach()).all()):  # type: ignore[attr-defined]
-                import torch
-
-                with torch.no_grad():
-                    old.copy_(new)  # type: ignore[attr-defined]
-    elif type(old) is list and type(new) is list:
-        if len(old) != len(new):
-            old[:] = new
-        for i, (a, b) in enumerate(zip(old, new, strict=True)):
-            old[i] = _merged(a, b)
-    elif type(old) is dict and type(new) is dict:
-        for key in [k for k in old if k not in new]:
-            del old[key]
-        for key, value in new.items():
-            old[key] = _merged(old[key], value) if key in old else value
-    elif type(old) is tuple and type(new) is tuple and len(old) == len(new):
-        for a, b in zip(old, new, strict=True):
-            sync(a, b)
-
-
-def _merged(old: object, new: object) -> object:
-    """``old`` updated in place when it can be (arrays, lists, dicts), else ``new``."""
-    if old is new:
-        return old
-    same_kind = type(old) is type(new) or (is_tensor(old) and is_tensor(new))
-    if same_kind and (type(old) in (list, dict) or is_tensor(old) or (
-        type(old) is np.ndarray and old.shape == new.shape and old.dtype == new.dtype  # type: ignore[attr-defined]
-        and old.flags.writeable  # type: ignore[attr-defined]
-    )):
-        if is_tensor(old) and (old.shape != new.shape or old.dtype != new.dtype):  # type: ignore[attr-defined]
-            return new
-        sync(old, new)
-        return old
-    return new
-
-
-def _adopt(kept: object, new: object) -> object:
-    """S: ``kept`` (built for an earlier call) made equal to ``new`` in place, down to its arrays,
-    tensors (values and ``.grad``) and containers, where its shape allows; else ``new``. Only
-    what differs is written, so a tensor the tester left alone keeps its autograd version."""
-    if type(kept) is dict and type(new) is dict:
-        for key in [k for k in kept if k not in new]:
-            del kept[key]
-        for key, value in new.items():
-            kept[key] = _adopt(kept[key], value) if key in kept else value
-        return kept
-    if type(kept) is list and type(new) is list:
-        kept[:] = [_adopt(a, b) for a, b in zip(kept, new, strict=True)] if len(kept) == len(new) else new
-        return kept
-    if type(kept) is np.ndarray and type(new) is np.ndarray:
-        if kept.shape == new.shape and kept.dtype == new.dtype and kept.flags.writeable:
-            if not np.array_equal(kept, new, equal_nan=kept.dtype.kind in "fc"):
-                kept[...] = new
-            return kept
-        return new
-    if is_tensor(kept) and is_tensor(new) and type(kept) is type(new):
-        same = (kept.shape, kept.dtype, kept.device, kept.requires_grad, kept.is_leaf) == (  # type: ignore[attr-defined]
-            new.shape, new.dtype, new.device, new.requires_grad, True)  # type: ignore[attr-defined]
-        if not same:
-            return new
-        import torch
-
-        with torch.no_grad():
-            if not torch.equal(kept, new):  # type: ignore[arg-type]
-                kept.copy_(new)  # type: ignore[attr-defined]
-        old_grad, new_grad = kept.grad, new.grad  # type: ignore[attr-defined]
-        if (old_grad is None) != (new_grad is None) or (new_grad is not None and not torch.equal(old_grad, new_grad)):
-            kept.grad = new_grad  # type: ignore[attr-defined]
-        return kept
-    return new
-
-
 class Remote:
     """An object that lives in the other process; every use is a request (chapter 00)."""
 
@@ -484,4 +403,4 @@ def remote_meta(value: object) -> dict[str, Any] | None:
     return meta if type(meta) is dict else {}
 
 
-__all__ = ["Opaque", "Peer", "PeerGone", "Remote", "remote_meta", "sync"]
+__all__ = ["Opaque", "Peer", "PeerGone", "Remote", "remote_meta"]
